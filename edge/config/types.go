@@ -13,7 +13,8 @@ type Config struct {
 	Listeners []Listener `json:"listeners"`
 	// KeepAlive sets server pings and the idle timeout.
 	KeepAlive KeepAlive `json:"keepAlive,omitempty"`
-	// Workers is the size of the worker pool that reads ready connections (default 2×GOMAXPROCS... see defaults).
+	// Workers is the size of the worker pool that reads ready connections (default 4×GOMAXPROCS,
+	// at least 4; 1..4096).
 	Workers int `json:"workers,omitempty"`
 	// DrainTimeout spreads closing flows (1001) over this long on shutdown (default 10s).
 	DrainTimeout Duration `json:"drainTimeout,omitempty"`
@@ -60,7 +61,7 @@ type Certificate struct {
 	KeyFile  string `json:"keyFile"`
 }
 
-// Limits bound one listener. Zero means the default; see Defaults.
+// Limits bound one listener. Zero means the default; see Config.Default.
 type Limits struct {
 	// MaxConnections on this listener (default 100000).
 	MaxConnections int `json:"maxConnections,omitempty"`

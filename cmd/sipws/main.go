@@ -1,0 +1,169 @@
+// Command sipws is the one binary of sipws: `sipws edge|local|version`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sipws/sipws/edge/certgen"
+	"github.com/sipws/sipws/edge/config"
+	"github.com/sipws/sipws/edge/natsembed"
+	"github.com/sipws/sipws/edge/server"
+)
+
+// version is stamped by the Makefile with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `sipws: SIP over WebSocket ingress relaying SIP over NATS.
+
+Usage:
+  sipws edge  --config FILE     run the WebSocket edge (connects to the NATS in the config)
+  sipws local [--config FILE]   edge + embedded NATS in one process (default config/local/sipws.yaml)
+  sipws version                 print the version
+
+Common flags: --log-level debug|info|warn|error, --log-format text|json
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "edge":
+		err = runEdge(args, false)
+	case "local":
+		err = runEdge(args, true)
+	case "version", "--version", "-v":
+		fmt.Println("sipws", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "sipws: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sipws:", err)
+		os.Exit(1)
+	}
+}
+
+func runEdge(args []string, local bool) error {
+	name := "edge"
+	defConfig := ""
+	if local {
+		name, defConfig = "local", "config/local/sipws.yaml"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfgPath := fs.String("config", defConfig, "configuration file (YAML)")
+	natsAddr := fs.String("nats-listen", "127.0.0.1:0", "local mode: address of the embedded NATS server")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	if *cfgPath == "" {
+		return errors.New("--config is required")
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	if local {
+		if err := ensureLocalCerts(cfg); err != nil {
+			return err
+		}
+		ns, err := natsembed.Start(natsembed.Options{Address: *natsAddr, Name: "sipws-local"})
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		cfg.NATS.URL = ns.ClientURL()
+		log.Info("embedded NATS started", "url", cfg.NATS.URL)
+	}
+
+	srv, err := server.New(cfg, server.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("sipws ready", "version", version, "mode", name, "node", srv.Node())
+	go config.Watch(ctx, *cfgPath, 0, func(next *config.Config) {
+		if local {
+			next.NATS.URL = cfg.NATS.URL
+		}
+		if err := srv.Reload(next); err != nil {
+			log.Warn("configuration reload", "err", err)
+			return
+		}
+		log.Info("configuration reloaded")
+	}, func(err error) {
+		log.Error("configuration rejected; keeping the running one", "err", err)
+	})
+
+	<-ctx.Done()
+	stop() // a second signal kills the process the default way
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout.Duration+10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// ensureLocalCerts creates the self-signed certificate local mode's WSS listener points at,
+// when it is missing.
+func ensureLocalCerts(cfg *config.Config) error {
+	for _, l := range cfg.Listeners {
+		if l.TLS == nil {
+			continue
+		}
+		for _, c := range l.TLS.Certificates {
+			if _, err := os.Stat(c.CertFile); err == nil {
+				continue
+			}
+			dir := filepath.Dir(c.CertFile)
+			cert, key, err := certgen.EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1", "::1"})
+			if err != nil {
+				return fmt.Errorf("self-signed certificate: %w", err)
+			}
+			if cert != c.CertFile || key != c.KeyFile {
+				return fmt.Errorf("local certificate is written to %s and %s; point listener %s at them", cert, key, l.Name)
+			}
+			slog.Info("generated a self-signed certificate", "cert", cert)
+		}
+	}
+	return nil
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
