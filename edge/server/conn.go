@@ -19,11 +19,11 @@ import (
 
 // Close states of a conn.
 const (
-	stateOpen      int32 = iota
-	stateCloseReq        // a close was requested; the reader sends the close frame
-	stateClosing         // close frame sent; waiting for the client's close or EOF
-	stateForce           // closing took too long or the socket broke; the reader ends it
-	stateClosed          // socket closed and unregistered
+	stateOpen     int32 = iota
+	stateCloseReq       // a close was requested; the reader sends the close frame
+	stateClosing        // close frame sent; waiting for the client's close or EOF
+	stateForce          // closing took too long or the socket broke; the reader ends it
+	stateClosed         // socket closed and unregistered
 )
 
 // closeTimeout is how long a closing flow waits for the client's close frame.
