@@ -47,7 +47,7 @@ type Server struct {
 	outSub *nats.Subscription
 
 	poller *netpoll.Poller
-	byFD   []atomic.Pointer[conn]
+	byFD   fdTable
 	flows  flowTable
 	work   chan *conn
 	serial atomic.Uint64
@@ -86,14 +86,6 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 			keys = flow.RandomKeyring()
 		}
 	}
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
-		return nil, fmt.Errorf("getrlimit: %w", err)
-	}
-	maxFD := int(rl.Cur)
-	if maxFD > 1<<22 {
-		maxFD = 1 << 22
-	}
 	s := &Server{
 		log:   log.With("component", "edge", "node", cfg.Node),
 		node:  cfg.Node,
@@ -101,7 +93,6 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		keys:  keys,
 		m:     newMetrics(),
 		nc:    o.NATS,
-		byFD:  make([]atomic.Pointer[conn], maxFD),
 		work:  make(chan *conn, 4096),
 		perIP: newIPLimits(),
 		stop:  make(chan struct{}),
@@ -290,9 +281,9 @@ func (s *Server) register(c *conn) error {
 	if c.stream != nil {
 		return nil
 	}
-	s.byFD[c.fd].Store(c)
+	s.byFD.set(c.fd, c)
 	if err := s.poller.Add(c.fd); err != nil {
-		s.byFD[c.fd].Store(nil)
+		s.byFD.clear(c.fd)
 		s.flows.remove(c)
 		c.ln.m.flows.Dec()
 		return err
@@ -301,7 +292,7 @@ func (s *Server) register(c *conn) error {
 }
 
 func (s *Server) unregisterFD(fd int) {
-	s.byFD[fd].Store(nil)
+	s.byFD.clear(fd)
 }
 
 // forget drops a closed flow from the tables and tells the routers.
@@ -351,7 +342,7 @@ func (s *Server) pollLoop() {
 			return
 		}
 		for _, ev := range evs {
-			c := s.byFD[ev.FD].Load()
+			c := s.byFD.get(ev.FD)
 			if c == nil {
 				continue
 			}
