@@ -39,8 +39,12 @@ verify: lint ## Lint and check that go.mod/go.sum are tidy.
 	  cp /tmp/sipws-go.mod.bak go.mod; cp /tmp/sipws-go.sum.bak go.sum; exit 1; fi
 
 ##@ Tests
+.PHONY: deps
+deps: ## Install the Debian packages tests need (only those missing).
+	bash hack/install-deps.sh
+
 .PHONY: test
-test: verify build ## Everything CI runs: lint, unit and integration tests with -race.
+test: deps verify build ## Everything CI runs: lint, unit and integration tests with -race.
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: fuzz
