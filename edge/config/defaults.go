@@ -62,6 +62,7 @@ func (c *Config) Default() {
 	if c.Admin.Address == "" {
 		c.Admin.Address = DefaultAdminAddress
 	}
+	c.Router.Default()
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		if l.Path == "" {

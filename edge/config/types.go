@@ -24,6 +24,8 @@ type Config struct {
 	FlowToken FlowToken `json:"flowToken,omitempty"`
 	// Admin serves /metrics, /healthz, /readyz and optional pprof.
 	Admin Admin `json:"admin,omitempty"`
+	// Router is the SIP side (sipws router, and local mode).
+	Router Router `json:"router,omitempty"`
 }
 
 // Listener is one WS or WSS endpoint.

@@ -111,6 +111,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.Router.validate(&p)
 	return errors.Join(p...)
 }
 
