@@ -21,8 +21,8 @@ build: ## Build bin/sipws.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/sipws ./cmd/sipws
 
 .PHONY: run
-run: build ## Run local mode: edge + embedded NATS (ws://127.0.0.1:8080, wss://127.0.0.1:8443, admin 127.0.0.1:9090).
-	$(BIN)/sipws local --config $(CONFIG)
+run: build ## Run local mode: edge + router + embedded NATS (ws://127.0.0.1:8080, wss://127.0.0.1:8443, admin 127.0.0.1:9090); UPSTREAM=sip:host:port routes to a SIP server.
+	$(BIN)/sipws local --config $(CONFIG) $(if $(UPSTREAM),--upstream '$(UPSTREAM)')
 
 .PHONY: lint
 lint: ## gofmt and go vet.
@@ -44,8 +44,14 @@ deps: ## Install the Debian packages tests need (only those missing).
 	bash hack/install-deps.sh
 
 .PHONY: test
-test: deps verify build ## Everything CI runs: lint, unit and integration tests with -race.
+test: deps verify build ## Everything CI runs: lint, unit and integration tests with -race, interop with real peers.
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory interop
+
+.PHONY: interop
+interop: build ## Real peers: JsSIP + SIP.js through sipws local to Kamailio (udp and tcp upstream, ws and wss).
+	bash hack/interop/setup.sh
+	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws UPSTREAM_TRANSPORTS="udp tcp" bash hack/interop/run-sipws.sh
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).

@@ -7,15 +7,22 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/sipws/sipws/edge/certgen"
 	"github.com/sipws/sipws/edge/config"
+	"github.com/sipws/sipws/edge/flow"
 	"github.com/sipws/sipws/edge/natsembed"
+	"github.com/sipws/sipws/edge/router"
 	"github.com/sipws/sipws/edge/server"
 )
 
@@ -25,8 +32,12 @@ var version = "dev"
 const usage = `sipws: SIP over WebSocket ingress relaying SIP over NATS.
 
 Usage:
-  sipws edge  --config FILE     run the WebSocket edge (connects to the NATS in the config)
-  sipws local [--config FILE]   edge + embedded NATS in one process (default config/local/sipws.yaml)
+  sipws edge   --config FILE    run the WebSocket edge (connects to the NATS in the config)
+  sipws router --config FILE    run the SIP router (NATS <-> upstream SIP servers)
+  sipws local  [--config FILE] [--upstream URI]
+                                edge + router + embedded NATS in one process
+                                (default config/local/sipws.yaml; --upstream routes every
+                                request to one SIP server, e.g. sip:127.0.0.1:5060)
   sipws version                 print the version
 
 Common flags: --log-level debug|info|warn|error, --log-format text|json
@@ -43,6 +54,8 @@ func main() {
 		err = runEdge(args, false)
 	case "local":
 		err = runEdge(args, true)
+	case "router":
+		err = runRouter(args)
 	case "version", "--version", "-v":
 		fmt.Println("sipws", version)
 	case "help", "-h", "--help":
@@ -50,6 +63,9 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "sipws: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sipws:", err)
@@ -66,6 +82,7 @@ func runEdge(args []string, local bool) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	cfgPath := fs.String("config", defConfig, "configuration file (YAML)")
 	natsAddr := fs.String("nats-listen", "127.0.0.1:0", "local mode: address of the embedded NATS server")
+	upstreamURI := fs.String("upstream", "", "local mode: send every client request to this SIP URI (e.g. sip:127.0.0.1:5060)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -97,23 +114,54 @@ func runEdge(args []string, local bool) error {
 		defer ns.Shutdown()
 		cfg.NATS.URL = ns.ClientURL()
 		log.Info("embedded NATS started", "url", cfg.NATS.URL)
+		if *upstreamURI != "" {
+			cfg.Router.Routes = []config.Route{{Name: "upstream", Upstream: config.Upstream{Targets: []config.Target{{URI: *upstreamURI}}}}}
+			cfg.Router.Default()
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("--upstream: %w", err)
+			}
+		}
+	}
+	keys, err := loadKeys(cfg, local)
+	if err != nil {
+		return err
 	}
 
-	srv, err := server.New(cfg, server.Options{Logger: log})
+	srv, err := server.New(cfg, server.Options{Logger: log, Keys: keys})
 	if err != nil {
 		return err
 	}
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	var rt *router.Router
+	if local {
+		rt, err = router.New(cfg, router.Options{Logger: log, Keys: keys, Registry: srv.Registry()})
+		if err != nil {
+			return err
+		}
+		if err := rt.Start(ctx); err != nil {
+			return err
+		}
+		defer rt.Close()
+	}
 	log.Info("sipws ready", "version", version, "mode", name, "node", srv.Node())
 	go config.Watch(ctx, *cfgPath, 0, func(next *config.Config) {
 		if local {
 			next.NATS.URL = cfg.NATS.URL
 		}
+		if local && *upstreamURI != "" {
+			next.Router.Routes = cfg.Router.Routes
+		}
 		if err := srv.Reload(next); err != nil {
 			log.Warn("configuration reload", "err", err)
 			return
+		}
+		if rt != nil {
+			if err := rt.Reload(next); err != nil {
+				log.Warn("router reload", "err", err)
+				return
+			}
 		}
 		log.Info("configuration reloaded")
 	}, func(err error) {
@@ -126,6 +174,91 @@ func runEdge(args []string, local bool) error {
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout.Duration+10*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// loadKeys reads the flow-token key ring; local mode without a file gets a random key shared
+// by its edge and router.
+func loadKeys(cfg *config.Config, local bool) (*flow.Keyring, error) {
+	if cfg.FlowToken.KeysFile != "" {
+		k, err := flow.LoadKeyring(cfg.FlowToken.KeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("flow token keys: %w", err)
+		}
+		return k, nil
+	}
+	if !local {
+		slog.Warn("flowToken.keysFile is not set: using a random key; tokens will not verify on other pods")
+	}
+	return flow.RandomKeyring(), nil
+}
+
+// runRouter runs `sipws router`: the SIP side, with its own admin endpoint.
+func runRouter(args []string) error {
+	fs := flag.NewFlagSet("router", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "configuration file (YAML)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	if *cfgPath == "" {
+		return errors.New("--config is required")
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if cfg.FlowToken.KeysFile == "" {
+		return errors.New("flowToken.keysFile is required: the router must verify the edges' flow tokens")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rt, err := router.New(cfg, router.Options{Logger: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	if err := rt.Start(ctx); err != nil {
+		return err
+	}
+	if cfg.Admin.Enabled() {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !rt.Ready() {
+				http.Error(w, "NATS not connected", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+		hs := &http.Server{Addr: cfg.Admin.Address, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin endpoint", "err", err)
+			}
+		}()
+		defer hs.Close()
+	}
+	log.Info("sipws router ready", "version", version, "advertise", rt.Advertise())
+	go config.Watch(ctx, *cfgPath, 0, func(next *config.Config) {
+		if err := rt.Reload(next); err != nil {
+			log.Warn("router reload", "err", err)
+			return
+		}
+		log.Info("configuration reloaded")
+	}, func(err error) {
+		log.Error("configuration rejected; keeping the running one", "err", err)
+	})
+	<-ctx.Done()
+	log.Info("shutting down")
+	return rt.Close()
 }
 
 // ensureLocalCerts creates the self-signed certificate local mode's WSS listener points at,

@@ -77,6 +77,10 @@ write_config() {
 		drainTimeout: 1s
 		admin:
 		  address: 127.0.0.1:$4
+		router:
+		  listen:
+		    udp: 127.0.0.1:$5
+		    tcp: 127.0.0.1:$5
 	YAML
 }
 
@@ -91,8 +95,9 @@ for transport in ${UPSTREAM_TRANSPORTS:-udp}; do
 	WSS_PORT=$(free_port)
 	ADMIN_PORT=$(free_port)
 	NATS_PORT=$(free_port)
+	ROUTER_PORT=$(free_port)
 	cfg=$WORK/sipws-$transport.yaml
-	write_config "$cfg" "$WS_PORT" "$WSS_PORT" "$ADMIN_PORT"
+	write_config "$cfg" "$WS_PORT" "$WSS_PORT" "$ADMIN_PORT" "$ROUTER_PORT"
 	# shellcheck disable=SC2086 # SIPWS_ARGS is a word list on purpose
 	start_bg "sipws-$transport" "$SIPWS" local --config "$cfg" --upstream "$upstream" \
 		--nats-listen "127.0.0.1:$NATS_PORT" --log-level debug ${SIPWS_ARGS:-}

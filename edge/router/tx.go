@@ -1,0 +1,153 @@
+package router
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sipws/sipws/edge/flow"
+	"github.com/sipws/sipws/edge/sipmsg"
+	"github.com/sipws/sipws/edge/siptransport"
+)
+
+// txTable holds transactions by key, sharded to keep the lock short.
+type txTable struct {
+	shards [32]struct {
+		mu sync.Mutex
+		m  map[string]*tx
+	}
+}
+
+func newTxTable() *txTable {
+	t := &txTable{}
+	for i := range t.shards {
+		t.shards[i].m = map[string]*tx{}
+	}
+	return t
+}
+
+func (t *txTable) shard(key string) int {
+	var h uint32 = 2166136261
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return int(h % uint32(len(t.shards)))
+}
+
+func (t *txTable) get(key string) *tx {
+	sh := &t.shards[t.shard(key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.m[key]
+}
+
+// add stores x unless a transaction with its key exists; it returns the one in the table.
+func (t *txTable) add(x *tx) (*tx, bool) {
+	sh := &t.shards[t.shard(x.key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if old := sh.m[x.key]; old != nil {
+		return old, false
+	}
+	sh.m[x.key] = x
+	return x, true
+}
+
+func (t *txTable) remove(x *tx) {
+	sh := &t.shards[t.shard(x.key)]
+	sh.mu.Lock()
+	if sh.m[x.key] == x {
+		delete(sh.m, x.key)
+	}
+	sh.mu.Unlock()
+}
+
+func (t *txTable) each(f func(*tx)) {
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		xs := make([]*tx, 0, len(sh.m))
+		for _, x := range sh.m {
+			xs = append(xs, x)
+		}
+		sh.mu.Unlock()
+		for _, x := range xs {
+			f(x)
+		}
+	}
+}
+
+func (t *txTable) stopAll() {
+	t.each(func(x *tx) {
+		x.mu.Lock()
+		x.stopTimers()
+		x.mu.Unlock()
+		t.remove(x)
+	})
+}
+
+func (t *txTable) len() int {
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// tx is a transaction the router keeps state for.
+//
+// Client transactions (router → upstream) exist to retransmit over UDP (the WebSocket client
+// will not: its transport is reliable), to fail over to the next target on timeout, transport
+// error or 503, and to answer 408 when no final response comes.
+//
+// Server transactions (upstream → client) absorb the upstream's UDP retransmissions, answering
+// them with the last response, and let a flow failure be answered with 430.
+type tx struct {
+	key    string
+	method string
+	token  string
+	flow   flow.Flow
+
+	mu    sync.Mutex
+	state int
+	start time.Time
+
+	// client transaction
+	route     *upstream
+	cands     []*target
+	idx       int
+	dst       siptransport.Target
+	msg       *sipmsg.Msg // request for this hop, re-sent on failover
+	branch    string
+	out       []byte // request as sent upstream
+	clientReq []byte // request as the client sent it (for our own 408)
+	interval  time.Duration
+	retrans   *time.Timer
+	failover  *time.Timer
+	timeout   *time.Timer
+	probe     *target // health probe: no client
+
+	// server transaction
+	from      netip.AddrPort
+	transport string
+	last      []byte // last response sent upstream
+	expire    *time.Timer
+}
+
+// Transaction states.
+const (
+	txTrying = iota
+	txProceeding
+	txCompleted
+)
+
+func (x *tx) stopTimers() {
+	for _, t := range []*time.Timer{x.retrans, x.failover, x.timeout, x.expire} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
