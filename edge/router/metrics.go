@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		targetUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "upstream_up",
 			Help: "1 while an upstream target is considered healthy."}, []string{"target"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "upstream_latency_seconds",
-			Help: "Time from relaying a request upstream to its final response, per upstream address.",
+			Help:    "Time from relaying a request upstream to its final response, per upstream address.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"upstream"}),
 		retransmissions: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "retransmissions_total",
 			Help: "Requests retransmitted upstream over UDP (Timers A and E)."}),
