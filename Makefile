@@ -69,6 +69,10 @@ bench: ## Go micro-benchmarks of the data path.
 bench-edge: build ## Edge memory per flow, handshakes/s, message rate vs a goroutine-per-connection baseline (docs/benchmarks.md).
 	bash hack/bench-edge.sh
 
+.PHONY: bench-relay
+bench-relay: build ## REGISTER transactions/s through WS -> edge -> NATS -> router -> UDP (sipp), side by side with Kamailio (docs/benchmarks.md).
+	bash hack/bench-relay.sh
+
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf $(BIN) bench-results
