@@ -499,15 +499,24 @@ func (c *conn) finish(code uint16, by, why string) {
 	}
 	c.wmu.Lock()
 	c.closed = true
+	pending := c.wq
 	c.wq = nil
 	if c.stream == nil {
 		c.srv.unregisterFD(c.fd)
 		unix.Close(c.fd)
 	} else {
-		c.stream.Close()
 		close(c.wake)
 	}
 	c.wmu.Unlock()
+	if c.stream != nil {
+		// The writer goroutine may not have sent the last frames (our close reply): send them
+		// before closing, bounded so a stalled client cannot hold the reader.
+		if len(pending) > 0 {
+			_ = c.stream.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.stream.Write(pending)
+		}
+		c.stream.Close()
+	}
 	c.pendingRaw, c.pendingPlain, c.frag = nil, nil, nil
 	if by == "peer" {
 		c.srv.m.closed(code, "peer")

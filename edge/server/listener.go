@@ -43,6 +43,41 @@ type listener struct {
 	conns atomic.Int64
 	sem   chan struct{}
 	once  sync.Once
+
+	pendingMu sync.Mutex
+	pending   map[net.Conn]struct{} // connections in their handshake
+	aborted   bool
+}
+
+// trackHandshake registers a connection in its handshake; false when the listener is
+// shutting down and the connection must be dropped.
+func (l *listener) trackHandshake(nc net.Conn) bool {
+	l.pendingMu.Lock()
+	defer l.pendingMu.Unlock()
+	if l.aborted {
+		return false
+	}
+	if l.pending == nil {
+		l.pending = make(map[net.Conn]struct{})
+	}
+	l.pending[nc] = struct{}{}
+	return true
+}
+
+func (l *listener) untrackHandshake(nc net.Conn) {
+	l.pendingMu.Lock()
+	delete(l.pending, nc)
+	l.pendingMu.Unlock()
+}
+
+// abortHandshakes ends every handshake in progress by moving its deadline to now.
+func (l *listener) abortHandshakes() {
+	l.pendingMu.Lock()
+	defer l.pendingMu.Unlock()
+	l.aborted = true
+	for nc := range l.pending {
+		_ = nc.SetDeadline(time.Now())
+	}
 }
 
 func newListener(s *Server, lc config.Listener) (*listener, error) {
@@ -111,6 +146,11 @@ func (l *listener) acceptLoop() {
 		l.srv.hs.Add(1)
 		go func() {
 			defer func() { <-l.sem; l.srv.hs.Done() }()
+			if !l.trackHandshake(nc) {
+				nc.Close()
+				return
+			}
+			defer l.untrackHandshake(nc)
 			l.handshake(nc)
 		}()
 	}
@@ -154,6 +194,8 @@ func (l *listener) handshake(nc net.Conn) {
 	switch {
 	case l.srv.draining.Load():
 		st.refuse = hsDraining
+		// The drain may have moved this deadline already; keep the 503 short.
+		_ = nc.SetDeadline(time.Now().Add(time.Second))
 	case l.conns.Load() >= int64(lc.Limits.MaxConnections):
 		st.refuse = hsListenerLimit
 	default:

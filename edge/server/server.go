@@ -209,6 +209,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	cfg := s.cfg.Load()
 	s.log.Info("draining", "flows", s.Flows(), "drainTimeout", cfg.DrainTimeout.Duration)
 	s.closeListeners()
+	// Handshakes in progress end now (their deadline is moved to now), so a slow client cannot
+	// hold the drain; one that completed first is among the flows closed below.
+	for _, l := range s.listeners {
+		l.abortHandshakes()
+	}
 	s.hs.Wait()
 
 	conns := s.flows.snapshot(nil)
@@ -247,10 +252,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.streams.Wait()
 	close(s.stop)
 	_ = s.poller.Close()
 	s.bg.Wait()
+	// Workers and the poller are gone, so this goroutine owns every flow still open (the drain
+	// deadline passed, or clients ignored the close): close them now, with a last close frame.
+	for _, c := range s.flows.snapshot(nil) {
+		c.wmu.Lock()
+		if !c.closed && c.state.Load() < stateClosing {
+			var frame [64]byte
+			_ = c.writeLocked(ws.AppendClose(frame[:0], ws.CloseGoingAway, "server shutting down"))
+		}
+		c.wmu.Unlock()
+		c.finish(ws.CloseGoingAway, "server", "shutdown")
+	}
+	s.streams.Wait()
 	s.poller.Release()
 	if s.outSub != nil {
 		_ = s.outSub.Unsubscribe()
@@ -392,10 +408,13 @@ func (s *Server) workerLoop() {
 // sweepLoop sends pings, closes idle flows and forces flows stuck in closing.
 func (s *Server) sweepLoop() {
 	defer s.bg.Done()
-	t := time.NewTicker(time.Second)
+	// Tick often enough for short ping intervals (tests, aggressive load balancers).
+	period := min(max(s.cfg.Load().KeepAlive.PingInterval.Duration/4, 100*time.Millisecond), time.Second)
+	t := time.NewTicker(period)
 	defer t.Stop()
 	var conns []*conn
 	ticks := 0
+	certEvery := int(5 * time.Second / period)
 	for {
 		select {
 		case <-s.stop:
@@ -413,7 +432,8 @@ func (s *Server) sweepLoop() {
 					c.requestClose(ws.CloseGoingAway, "idle timeout")
 					continue
 				}
-				if now-c.lastPing.Load() >= ping {
+				// Due within half a tick counts as due, so pings keep their interval.
+				if now-c.lastPing.Load() >= ping-int64(period/2) {
 					c.lastPing.Store(now)
 					if c.write(ws.OpPing, nil) == nil {
 						c.ln.m.pingSent.Inc()
@@ -427,7 +447,7 @@ func (s *Server) sweepLoop() {
 		}
 		clear(conns)
 		s.perIP.sweep(time.Now())
-		if ticks++; ticks%5 == 0 {
+		if ticks++; ticks%certEvery == 0 {
 			s.reloadCertificates()
 		}
 	}
