@@ -63,11 +63,14 @@ type conn struct {
 
 	// Write side, guarded by wmu: frames are built, encrypted (sequence numbers!) and written
 	// in one critical section so records leave in order.
-	wmu         sync.Mutex
-	wq          []byte
-	closed      bool
-	closeCode   uint16
-	closeReason string
+	wmu    sync.Mutex
+	wq     []byte
+	closed bool
+	// finishAfterFlush: the client closed while frames were queued; the flow ends when the
+	// queue is out.
+	finishAfterFlush bool
+	closeCode        uint16
+	closeReason      string
 
 	// Read side, owned by the one worker (or goroutine) reading the conn.
 	pendingRaw   []byte // partial TLS record
@@ -296,7 +299,20 @@ func (c *conn) frame(w *scratch, f ws.Frame) bool {
 		var frame [16]byte
 		c.wmu.Lock()
 		_ = c.writeLocked(ws.AppendClose(frame[:0], reply, ""))
+		backlog := c.fd >= 0 && len(c.wq) > 0
+		if backlog {
+			// Frames are still queued ahead of our reply: finish once they are out (or
+			// after closeTimeout), rather than cut a frame in half.
+			c.finishAfterFlush = true
+			c.closeCode = code
+		}
 		c.wmu.Unlock()
+		if backlog {
+			c.srv.m.closed(code, "peer")
+			c.closedAt.Store(time.Now().UnixNano())
+			c.state.Store(stateClosing)
+			return false
+		}
 		c.finish(code, "peer", "client closed")
 		return false
 	case ws.OpText, ws.OpBinary:
@@ -487,7 +503,7 @@ func (c *conn) flush() {
 			c.wq = append(c.wq[:0], c.wq[n:]...)
 		}
 	}
-	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+	if err != nil && err != unix.EAGAIN && err != unix.EINTR || c.wq == nil && c.finishAfterFlush {
 		go c.force()
 	}
 }
@@ -499,24 +515,17 @@ func (c *conn) finish(code uint16, by, why string) {
 	}
 	c.wmu.Lock()
 	c.closed = true
-	pending := c.wq
-	c.wq = nil
 	if c.stream == nil {
+		c.wq = nil
 		c.srv.unregisterFD(c.fd)
 		unix.Close(c.fd)
 	} else {
+		// The writer goroutine sends what is still queued (our close reply), in order, and
+		// closes the stream; the deadline bounds it when the client does not read.
+		_ = c.stream.SetWriteDeadline(time.Now().Add(time.Second))
 		close(c.wake)
 	}
 	c.wmu.Unlock()
-	if c.stream != nil {
-		// The writer goroutine may not have sent the last frames (our close reply): send them
-		// before closing, bounded so a stalled client cannot hold the reader.
-		if len(pending) > 0 {
-			_ = c.stream.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.stream.Write(pending)
-		}
-		c.stream.Close()
-	}
 	c.pendingRaw, c.pendingPlain, c.frag = nil, nil, nil
 	if by == "peer" {
 		c.srv.m.closed(code, "peer")

@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"net"
 	"os"
 	"time"
 
@@ -56,19 +55,29 @@ func (c *conn) streamCheckClose() bool {
 
 func (c *conn) streamWriter() {
 	defer c.srv.streams.Done()
+	defer c.stream.Close()
 	for range c.wake {
 		c.wmu.Lock()
 		b := c.wq
 		c.wq = nil
+		closed := c.closed
 		c.wmu.Unlock()
 		if len(b) == 0 {
 			continue
 		}
-		_ = c.stream.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if !closed {
+			_ = c.stream.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		}
 		if _, err := c.stream.Write(b); err != nil {
-			var ne net.Error
-			_ = errors.As(err, &ne)
 			c.force()
 		}
+	}
+	// Closed: the last frames (a close reply) go out before the stream is closed.
+	c.wmu.Lock()
+	b := c.wq
+	c.wq = nil
+	c.wmu.Unlock()
+	if len(b) > 0 {
+		_, _ = c.stream.Write(b)
 	}
 }
