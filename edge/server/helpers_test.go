@@ -356,7 +356,7 @@ func waitMetric(t testing.TB, s *server.Server, name string, labels map[string]s
 func atLeast(n float64) func(float64) bool { return func(v float64) bool { return v >= n } }
 func equals(n float64) func(float64) bool  { return func(v float64) bool { return v == n } }
 
-var httpClient = &http.Client{Timeout: 2 * time.Second}
+var httpClient = &http.Client{Timeout: 10 * time.Second}
 
 func httpGetBody(t testing.TB, url string) string {
 	t.Helper()
