@@ -78,7 +78,8 @@ type Upstream struct {
 	Targets []Target `json:"targets,omitempty"`
 	// NATSSubject publishes requests to this subject instead (applications speaking SIP over NATS).
 	NATSSubject string `json:"natsSubject,omitempty"`
-	// Balance is roundRobin (default), weighted, callID (a dialog stays on one server) or aor
+	// Balance is callID (default: a dialog stays on one server, and a CANCEL or ACK handled
+	// by another router replica lands on the INVITE's server), roundRobin, weighted, or aor
 	// (a user's REGISTER and calls land on one server).
 	Balance string `json:"balance,omitempty"`
 	// HealthCheck probes targets with OPTIONS.
@@ -157,7 +158,7 @@ func (r *Router) Default() {
 		}
 		u := &rt.Upstream
 		if u.Balance == "" {
-			u.Balance = BalanceRoundRobin
+			u.Balance = BalanceCallID
 		}
 		for j := range u.Targets {
 			if u.Targets[j].Weight == 0 {

@@ -94,6 +94,10 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 		return
 	}
 	m.Set("Max-Forwards", strconv.Itoa(mf-1))
+	if code, reason, extra := validateRequest(m); code != 0 {
+		r.replyToFlow(f, token, m.Bytes(), code, reason, extra...)
+		return
+	}
 
 	// Loose routing: our own Route entries (Record-Route of a dialog through us) are popped.
 	for {
@@ -108,21 +112,30 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 		m.PopValue("Route")
 	}
 	ruri, err := sipmsg.ParseURI(m.RequestURI)
-	if err != nil {
+	if err != nil || ruri.Headers != "" {
+		// Headers in a Request-URI are never routed (RFC 4475 §3.1.2.11).
 		r.replyToFlow(f, token, m.Bytes(), 400, "Bad Request-URI")
 		return
 	}
 	branch := makeBranch(token, via, m)
 	cfg := r.cfg.Load()
 
-	// ACK and CANCEL follow the INVITE they belong to.
+	// ACK and CANCEL follow the INVITE they belong to. Without the INVITE's transaction (it may
+	// live on another router) they are routed like it, which lands on the same target when the
+	// route balances by Call-ID (the default) or AOR.
 	if m.Method == "CANCEL" || m.Method == "ACK" {
 		if inv := r.ctx.get(branch + "|INVITE"); inv != nil {
 			inv.mu.Lock()
 			dst := inv.dst
 			inv.mu.Unlock()
-			if dst.Addr.IsValid() && (m.Method == "CANCEL" || m.Count("Route") == 0) {
+			switch {
+			case !dst.Addr.IsValid():
+			case m.Method == "ACK" && m.Count("Route") == 0:
 				r.sendStateless(m, branch, dst)
+				return
+			case m.Method == "CANCEL":
+				// A CANCEL is a non-INVITE transaction of its own: retransmitted over UDP.
+				r.startTx(f, token, m, branch, nil, []*target{{raw: dst.Addr.String(), transport: dst.Transport}}, &dst)
 				return
 			}
 		}
@@ -145,16 +158,21 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 			return
 		}
 		cands = []*target{t}
+	} else if r.ourURI(ruri) && r.toAlias(m, ruri, via, token) {
+		// Contact alias of another flow: a client calling a client through us.
+		return
+	} else if t, ok := r.routeTarget(ruri); ok && toTagged(m) && m.Method != "CANCEL" {
+		// In dialog without Route (an upstream that does not Record-Route): the Request-URI
+		// is the remote target, one of our upstreams.
+		cands = []*target{t}
+	} else if toTagged(m) && m.Method != "CANCEL" && m.Method != "ACK" {
+		r.m.ownResponses.WithLabelValues("403").Inc()
+		r.replyToFlow(f, token, m.Bytes(), 403, "Target Not Allowed")
+		return
 	} else {
 		if m.Method == "OPTIONS" && ruri.User == "" && *cfg.Router.AnswerOptions && (r.ourURI(ruri) || r.match(m, ruri, h) == nil) {
 			r.replyToFlow(f, token, m.Bytes(), 200, "OK", "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK", "Accept: application/sdp")
 			return
-		}
-		if r.ourURI(ruri) {
-			// Contact alias of another flow: a client calling a client through us.
-			if r.toAlias(m, ruri, via) {
-				return
-			}
 		}
 		up = r.match(m, ruri, h)
 		if up == nil {
@@ -197,6 +215,12 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 		}
 		return
 	}
+	r.startTx(f, token, m, branch, up, cands, nil)
+}
+
+// startTx runs a client transaction for a request towards its candidates (or a pinned
+// destination: a CANCEL goes where its INVITE went).
+func (r *Router) startTx(f flow.Flow, token string, m *sipmsg.Msg, branch string, up *upstream, cands []*target, pinned *siptransport.Target) {
 	x := &tx{
 		key:       branch + "|" + m.Method,
 		method:    m.Method,
@@ -205,17 +229,58 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 		start:     time.Now(),
 		route:     up,
 		cands:     cands,
+		pinned:    pinned,
 		msg:       m,
 		branch:    branch,
 		clientReq: m.Bytes(),
 	}
-	if existing, added := r.ctx.add(x); !added {
-		_ = existing // a retransmission from an unreliable client: the transaction is running
-		return
+	if _, added := r.ctx.add(x); !added {
+		return // a retransmission from an unreliable client: the transaction is running
 	}
 	x.mu.Lock()
 	r.attempt(x)
 	x.mu.Unlock()
+}
+
+// singleValued headers must appear exactly once in a request (RFC 3261 §8.1.1, §16.3).
+var singleValued = []string{"From", "To", "Call-ID", "CSeq"}
+
+// validateRequest is the proxy's request validation (RFC 3261 §16.3): required headers once,
+// CSeq method matching the request, no Proxy-Require extension we do not support.
+func validateRequest(m *sipmsg.Msg) (code int, reason string, extra []string) {
+	for _, h := range singleValued {
+		switch n := countLines(m, h); {
+		case n == 0:
+			return 400, "Missing " + h, nil
+		case n > 1:
+			return 400, "Duplicate " + h, nil
+		}
+	}
+	if mf := countLines(m, "Max-Forwards"); mf > 1 {
+		return 400, "Duplicate Max-Forwards", nil
+	}
+	_, method, err := m.CSeq()
+	if err != nil {
+		return 400, "Bad CSeq", nil
+	}
+	if method != m.Method {
+		return 400, "CSeq Method Mismatch", nil
+	}
+	if pr := m.Values("Proxy-Require"); len(pr) > 0 {
+		return 420, "Bad Extension", []string{"Unsupported: " + strings.Join(pr, ", ")}
+	}
+	return 0, "", nil
+}
+
+func countLines(m *sipmsg.Msg, name string) int {
+	canon := sipmsg.CanonicalName(name)
+	n := 0
+	for _, h := range m.Headers {
+		if sipmsg.CanonicalName(h.Name) == canon {
+			n++
+		}
+	}
+	return n
 }
 
 // sendStateless forwards a request that needs no transaction (ACK, CANCEL of a known INVITE).
@@ -255,7 +320,14 @@ func (r *Router) routeTarget(u sipmsg.URI) (*target, bool) {
 			}
 		}
 	}
-	if ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]")); err == nil && r.isAllowed(ip) {
+	port := u.Port
+	if port == 0 {
+		port = 5060
+		if tr == "tls" {
+			port = 5061
+		}
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]")); err == nil && r.isAllowed(netip.AddrPortFrom(ip, uint16(port))) {
 		t := &target{raw: u.String(), uri: u, transport: tr, weight: 1}
 		t.up.Store(true)
 		return t, true
@@ -362,7 +434,8 @@ func (r *Router) aliasContacts(m *sipmsg.Msg, token, transport string) {
 }
 
 // toAlias delivers a client's request addressed to another flow's contact alias.
-func (r *Router) toAlias(m *sipmsg.Msg, ruri sipmsg.URI, via sipmsg.Via) bool {
+// Our Via carries the caller's token, so the callee's response finds the caller's flow.
+func (r *Router) toAlias(m *sipmsg.Msg, ruri sipmsg.URI, via sipmsg.Via, callerToken string) bool {
 	f, ok := r.checkToken(ruri.User)
 	if ok != validToken {
 		return false
@@ -372,7 +445,7 @@ func (r *Router) toAlias(m *sipmsg.Msg, ruri sipmsg.URI, via sipmsg.Via) bool {
 			m.RequestURI = s
 		}
 	}
-	branch := makeBranch(ruri.User, via, m)
+	branch := makeBranch(callerToken, via, m)
 	m.Prepend("Via", "SIP/2.0/WS "+r.adv+";branch="+branch)
 	_ = r.toFlow(f, ruri.User, m.Bytes())
 	return true
@@ -396,6 +469,11 @@ func (r *Router) clientResponse(m *sipmsg.Msg) {
 		r.m.dropped.WithLabelValues("client", "not_our_via").Inc()
 		return
 	}
+	ours, err := sipmsg.ParseVia(top)
+	if err != nil {
+		r.m.dropped.WithLabelValues("client", "bad_via").Inc()
+		return
+	}
 	m.PopValue("Via")
 	next, ok := m.TopValue("Via")
 	if !ok {
@@ -409,8 +487,27 @@ func (r *Router) clientResponse(m *sipmsg.Msg) {
 	}
 	_, method, _ := m.CSeq()
 	out := m.Bytes()
+	if t := strings.ToUpper(nv.Transport); t == "WS" || t == "WSS" {
+		// Client to client through a contact alias: the caller's flow is in our branch.
+		token, ok := tokenFromBranch(ours.Branch())
+		f, err := r.keys.Decode(token)
+		if !ok || err != nil {
+			r.m.dropped.WithLabelValues("client", "bad_token").Inc()
+			return
+		}
+		_ = r.toFlow(f, token, out)
+		r.m.relayed.WithLabelValues("client", "response").Inc()
+		return
+	}
 	transport, dst := strings.ToLower(nv.Transport), viaAddr(nv)
-	if x := r.stx.get(nv.Branch() + "|" + method); x != nil {
+	x := r.stx.get(nv.Branch() + "|" + method)
+	if x == nil && !r.isAllowed(dst) {
+		// No transaction here (it may live on another router) and not an upstream of ours:
+		// a forged Via must not make the router send anywhere (never an open relay).
+		r.m.dropped.WithLabelValues("client", "destination_not_allowed").Inc()
+		return
+	}
+	if x != nil {
 		x.mu.Lock()
 		transport, dst = x.transport, x.from
 		if x.state != txCompleted {

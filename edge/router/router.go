@@ -62,12 +62,13 @@ type Router struct {
 
 	routes  atomic.Pointer[[]*upstream]
 	allowMu sync.RWMutex
-	allowed map[netip.Addr]bool // resolved upstream addresses: in-dialog requests may go there
+	allowed map[netip.AddrPort]bool // resolved upstream addresses: in-dialog requests may go there
 
-	live *liveness
-	work []chan *nats.Msg // client messages, sharded by flow so one flow stays in order
-	ctx  *txTable
-	stx  *txTable
+	live    *liveness
+	serving atomic.Bool      // set once advertise and NATS are ready; upstream packets wait for it
+	work    []chan *nats.Msg // client messages, sharded by flow so one flow stays in order
+	ctx     *txTable
+	stx     *txTable
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -102,7 +103,7 @@ func New(cfg *config.Config, o Options) (*Router, error) {
 		subj:    bus.Subjects{Prefix: cfg.NATS.SubjectPrefix, Gateway: cfg.Gateway},
 		m:       newMetrics(reg),
 		nc:      o.NATS,
-		allowed: map[netip.Addr]bool{},
+		allowed: map[netip.AddrPort]bool{},
 		ctx:     newTxTable(),
 		stx:     newTxTable(),
 		stop:    make(chan struct{}),
@@ -189,6 +190,7 @@ func (r *Router) Start(ctx context.Context) error {
 	r.subs = append(r.subs, in, nodes)
 	r.wg.Add(1)
 	go r.housekeeping()
+	r.serving.Store(true)
 	r.startProbes()
 	r.log.Info("router started", "advertise", r.adv, "udp", r.tp.LocalAddr("udp"), "tcp", r.tp.LocalAddr("tcp"), "routes", len(*r.routes.Load()))
 	return nil
@@ -309,23 +311,23 @@ func (r *Router) housekeeping() {
 	}
 }
 
-// allow records an upstream address in-dialog requests may be sent to.
+// allow records an upstream address in-dialog requests and responses may be sent to.
 func (r *Router) allow(a netip.AddrPort) {
-	ip := a.Addr().Unmap()
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 	r.allowMu.RLock()
-	ok := r.allowed[ip]
+	ok := r.allowed[a]
 	r.allowMu.RUnlock()
 	if !ok {
 		r.allowMu.Lock()
-		r.allowed[ip] = true
+		r.allowed[a] = true
 		r.allowMu.Unlock()
 	}
 }
 
-func (r *Router) isAllowed(ip netip.Addr) bool {
+func (r *Router) isAllowed(a netip.AddrPort) bool {
 	r.allowMu.RLock()
 	defer r.allowMu.RUnlock()
-	return r.allowed[ip.Unmap()]
+	return r.allowed[netip.AddrPortFrom(a.Addr().Unmap(), a.Port())]
 }
 
 // toFlow publishes a message to the edge that holds the flow.

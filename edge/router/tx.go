@@ -120,7 +120,8 @@ type tx struct {
 	cands     []*target
 	idx       int
 	dst       siptransport.Target
-	msg       *sipmsg.Msg // request for this hop, re-sent on failover
+	pinned    *siptransport.Target // fixed destination (CANCEL follows its INVITE)
+	msg       *sipmsg.Msg          // request for this hop, re-sent on failover
 	branch    string
 	out       []byte // request as sent upstream
 	clientReq []byte // request as the client sent it (for our own 408)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -34,7 +35,13 @@ func (r *Router) attempt(x *tx) {
 	for x.idx < len(x.cands) {
 		t := x.cands[x.idx]
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		dst, err := r.resolve(ctx, t)
+		var dst siptransport.Target
+		var err error
+		if x.pinned != nil {
+			dst = *x.pinned
+		} else {
+			dst, err = r.resolve(ctx, t)
+		}
 		if err == nil {
 			setOurVia(x.msg, r.adv, dst.Transport, x.branch)
 			x.out = x.msg.Bytes()
@@ -50,7 +57,7 @@ func (r *Router) attempt(x *tx) {
 		}
 		r.m.sendErrors.WithLabelValues(t.transport).Inc()
 		r.log.Debug("upstream send failed", "target", t.raw, "err", err)
-		if t.health(false, r.healthCheck(x)) {
+		if x.route != nil && t.health(false, r.healthCheck(x)) {
 			r.targetChanged(t)
 		}
 		x.idx++
@@ -102,8 +109,7 @@ func (r *Router) failover(x *tx, why string) {
 	if x.state != txTrying || x.idx+1 >= len(x.cands) {
 		return
 	}
-	t := x.cands[x.idx]
-	if t.health(false, r.healthCheck(x)) {
+	if t := x.cands[x.idx]; x.route != nil && t.health(false, r.healthCheck(x)) {
 		r.targetChanged(t)
 	}
 	r.m.failovers.WithLabelValues(why).Inc()
@@ -136,7 +142,7 @@ func (r *Router) expireClientTx(x *tx) {
 		}
 		return
 	}
-	if was == txTrying && x.cands != nil {
+	if was == txTrying && x.route != nil {
 		if t := x.cands[x.idx]; t.health(false, r.healthCheck(x)) {
 			r.targetChanged(t)
 		}
@@ -156,6 +162,11 @@ func (r *Router) targetChanged(t *target) {
 
 // fromUpstream handles one SIP message from an upstream server.
 func (r *Router) fromUpstream(p siptransport.Packet) {
+	if !r.serving.Load() {
+		// Start binds the sockets before it knows its advertised address and has NATS.
+		r.m.dropped.WithLabelValues("upstream", "starting").Inc()
+		return
+	}
 	m, err := sipmsg.Parse(p.Data)
 	if err != nil {
 		r.m.dropped.WithLabelValues("upstream", "parse").Inc()
@@ -190,7 +201,12 @@ func (r *Router) upstreamResponse(p siptransport.Packet, m *sipmsg.Msg) {
 	if x != nil {
 		x.mu.Lock()
 		if x.dst.Addr.IsValid() && x.dst.Transport == "udp" && x.dst.Addr != p.Source {
-			x.mu.Unlock() // a late answer from a target we failed over from
+			// A late answer from a target we failed over from: acknowledge a final INVITE
+			// response there (nobody else will), forward nothing.
+			if x.method == "INVITE" && m.StatusCode >= 300 {
+				r.ackUpstream(x.msg, m, p.Transport, p.Source)
+			}
+			x.mu.Unlock()
 			r.m.dropped.WithLabelValues("upstream", "stale_target").Inc()
 			return
 		}
@@ -207,7 +223,7 @@ func (r *Router) upstreamResponse(p siptransport.Packet, m *sipmsg.Msg) {
 			}
 			return
 		}
-		if x.cands != nil {
+		if x.route != nil {
 			if t := x.cands[x.idx]; t.health(true, r.healthCheck(x)) {
 				r.targetChanged(t)
 			}
@@ -219,7 +235,11 @@ func (r *Router) upstreamResponse(p siptransport.Packet, m *sipmsg.Msg) {
 				x.retrans.Stop()
 			}
 		case m.StatusCode == 503 && x.route != nil && x.idx+1 < len(x.cands) && x.state != txCompleted:
-			// Failover on 503 (RFC 3263 §4.3): the client never sees it.
+			// Failover on 503 (RFC 3263 §4.3): the client never sees it, so the router
+			// acknowledges an INVITE's 503 itself (RFC 3261 §17.1.1.3).
+			if x.method == "INVITE" {
+				r.ackUpstream(x.msg, m, x.dst.Transport, x.dst.Addr)
+			}
 			x.state = txTrying
 			r.m.failovers.WithLabelValues("503").Inc()
 			x.idx++
@@ -234,6 +254,12 @@ func (r *Router) upstreamResponse(p siptransport.Packet, m *sipmsg.Msg) {
 			x.stopTimers()
 		}
 		done := x.state == txCompleted
+		if done && x.method == "INVITE" && x.expire == nil {
+			// Timer D: an INVITE's transaction stays to route the ACK of a non-2xx response
+			// (same branch) where the INVITE went.
+			x.expire = time.AfterFunc(64*r.timers().T1.Duration, func() { r.ctx.remove(x) })
+			done = false
+		}
 		x.mu.Unlock()
 		if done {
 			r.ctx.remove(x)
@@ -260,6 +286,26 @@ func (r *Router) upstreamResponse(p siptransport.Packet, m *sipmsg.Msg) {
 		return
 	}
 	r.m.relayed.WithLabelValues("client", "response").Inc()
+}
+
+// ackUpstream sends the hop-by-hop ACK for a non-2xx final response to an INVITE the router
+// sent and absorbed: the INVITE's top Via (same branch), Request-URI, Route, From, Call-ID,
+// the response's To, CSeq with ACK.
+func (r *Router) ackUpstream(inv, resp *sipmsg.Msg, transport string, dst netip.AddrPort) {
+	via, _ := inv.TopValue("Via")
+	from, _ := inv.Get("From")
+	to, _ := resp.Get("To")
+	n, _, _ := inv.CSeq()
+	var b strings.Builder
+	b.WriteString("ACK " + inv.RequestURI + " SIP/2.0\r\nVia: " + via + "\r\n")
+	for _, rt := range inv.Values("Route") {
+		b.WriteString("Route: " + rt + "\r\n")
+	}
+	b.WriteString("Max-Forwards: 70\r\nFrom: " + from + "\r\nTo: " + to + "\r\nCall-ID: " + inv.CallID() +
+		"\r\nCSeq: " + strconv.FormatUint(uint64(n), 10) + " ACK\r\nContent-Length: 0\r\n\r\n")
+	if err := r.tp.Send(context.Background(), transport, dst, []byte(b.String())); err != nil {
+		r.m.sendErrors.WithLabelValues(transport).Inc()
+	}
 }
 
 // ourVia reports whether a Via is one this router added.
@@ -424,7 +470,7 @@ func (r *Router) flowFailed(token string) {
 			return
 		}
 		x.mu.Lock()
-		pending := x.state != txCompleted && x.last == nil
+		pending := x.state != txCompleted
 		if pending {
 			x.state = txCompleted
 			r.m.flowFailed.Inc()
