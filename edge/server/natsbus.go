@@ -55,7 +55,9 @@ func (s *Server) natsHandlers() []nats.Option {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			s.m.natsConnected.Set(0)
 			s.m.natsEvents.WithLabelValues("disconnected").Inc()
-			s.log.Warn("NATS disconnected; flows stay up", "err", err)
+			if err != nil { // nil: our own Close at shutdown
+				s.log.Warn("NATS disconnected; flows stay up", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			s.m.natsConnected.Set(1)
