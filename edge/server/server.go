@@ -415,6 +415,9 @@ func (s *Server) sweepLoop() {
 	var conns []*conn
 	ticks := 0
 	certEvery := int(5 * time.Second / period)
+	// A WSS flow that has not sent a frame for two ticks (0.2-2 s) is compacted: busy flows keep
+	// their AEADs, and a flow woken by a keep-alive ping/pong sheds them again soon after.
+	compactAfter := int64(2 * period)
 	for {
 		select {
 		case <-s.stop:
@@ -428,9 +431,17 @@ func (s *Server) sweepLoop() {
 		for _, c := range conns {
 			switch c.state.Load() {
 			case stateOpen:
-				if now-c.lastRead.Load() > idle {
+				quiet := now - c.lastRead.Load()
+				if quiet > idle {
 					c.requestClose(ws.CloseGoingAway, "idle timeout")
 					continue
+				}
+				if c.tls != nil && quiet >= compactAfter {
+					// Quiet flow: drop the cached AEADs (about 2.6 KiB for AES-GCM) so it
+					// costs only its ~200-byte record state again. Compact is safe against
+					// a concurrent Open (worker) and Seal (under wmu): it only swaps the
+					// State's atomic cache pointers to nil, the next use rebuilds.
+					c.tls.Compact()
 				}
 				// Due within half a tick counts as due, so pings keep their interval.
 				if now-c.lastPing.Load() >= ping-int64(period/2) {

@@ -118,7 +118,11 @@ func (h *Handshake) Detach() (*State, error) {
 		return nil, fmt.Errorf("%w: tls.Conn read: %w", ErrTracking, err)
 	}
 	w.mode.Store(modeDetached)
-	st := &State{suite: cs.CipherSuite, in: w.rd.st.in, out: w.wr.st.in}
+	st := &State{core: core{suite: cs.CipherSuite, in: w.rd.st.in, out: w.wr.st.in}}
+	// The shadows' AEADs were built for exactly these keys: keep them, the
+	// first request and response are about to follow.
+	st.inAEAD.Store(w.rd.st.inAEAD.Load())
+	st.outAEAD.Store(w.wr.st.inAEAD.Load())
 	w.rd.clear()
 	w.wr.clear()
 	h.conn, h.w = nil, nil
@@ -213,10 +217,10 @@ func (w *recConn) keysReady(cs tls.ConnectionState) {
 	if w.setupErr != nil {
 		return
 	}
-	w.rd.st = &State{suite: cs.CipherSuite}
+	w.rd.st = &State{core: core{suite: cs.CipherSuite}}
 	w.rd.st.in.setSecret(si, w.clientSecret)
 	w.rd.trial = true
-	w.wr.st = &State{suite: cs.CipherSuite}
+	w.wr.st = &State{core: core{suite: cs.CipherSuite}}
 	w.wr.st.in.setSecret(si, w.serverSecret)
 	clear(w.clientSecret)
 	clear(w.serverSecret)
@@ -324,16 +328,20 @@ func (t *tracker) record(fromServer bool) {
 		if rec[0] != typeApplicationData {
 			return // the client's compatibility change_cipher_spec
 		}
-		trial = *t.st
+		trial.core = t.st.core
+		trial.inAEAD.Store(t.st.inAEAD.Load()) // same key
 		st = &trial
 	}
 	_, n, ev, keyUpdates, err := st.open(rec[:0], rec, fromServer)
 	if t.trial {
 		if errors.Is(err, ErrBadRecordMAC) {
-			return // still the handshake key
+			t.st.inAEAD.Store(trial.inAEAD.Load()) // still the same key
+			return                                 // still the handshake key
 		}
 		t.trial = false
-		*t.st = trial
+		t.st.core = trial.core
+		t.st.inAEAD.Store(trial.inAEAD.Load())
+		t.st.keyUpdatePending.Store(trial.keyUpdatePending.Load())
 	}
 	t.records++
 	if err == nil && n != len(rec) {
@@ -351,7 +359,8 @@ func (t *tracker) record(fromServer bool) {
 
 func (t *tracker) clear() {
 	if t.st != nil {
-		*t.st = State{}
+		t.st.core = core{}
+		t.st.Compact()
 	}
 	*t = tracker{}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 )
 
 // Record layer constants (RFC 8446 §5).
@@ -122,23 +123,96 @@ type Events struct {
 	CloseNotify bool
 }
 
-// State flags.
+// State flags, owned by Open.
 const (
-	flagKeyUpdatePending = 1 << iota // peer asked for a KeyUpdate, not sent yet
-	flagEOF                          // close_notify received
-	flagFailed                       // Open returned a fatal error
+	flagEOF    = 1 << iota // close_notify received
+	flagFailed             // Open returned a fatal error
 )
 
 // State is the detached record layer of one TLS 1.3 connection. It holds
-// secrets, keys and sequence numbers only (about 220 bytes); AEAD instances
-// are built per Open/Seal call. A State is not safe for concurrent use:
-// Open records a peer's KeyUpdate request that Seal acts on.
+// secrets, keys and sequence numbers (about 220 bytes) plus, per direction,
+// a lazily built AEAD cache (about 1.3 KiB for AES-GCM while present) that
+// Compact drops again for idle connections.
+//
+// Concurrency: Open may run in one goroutine while Seal, SealAlert and
+// SealKeyUpdate run in another (at most one of those at a time, e.g. under
+// a write lock); Open calls must not overlap each other, nor Seal calls.
+// Compact may be called at any time from any goroutine. The two halves
+// share only atomics: the pending KeyUpdate request Open records for Seal,
+// and the AEAD caches Compact drops.
 type State struct {
+	core
+	// AEAD caches. in is built and replaced only by Open, out only by the
+	// Seal family; Compact only ever stores nil. A non-nil cache therefore
+	// always matches its direction's current key: the owner drops it when
+	// it changes the key (KeyUpdate) before building the next one.
+	inAEAD, outAEAD atomic.Pointer[aeadBox]
+	// keyUpdatePending: the peer asked for a KeyUpdate that was not sent
+	// yet. Set by Open, cleared by the Seal family.
+	keyUpdatePending atomic.Bool
+}
+
+// core is the copyable part of a State.
+type core struct {
 	in, out direction
 	suite   uint16
-	flags   uint8
+	flags   uint8   // flagEOF, flagFailed; Open only
 	hsN     uint8   // bytes of a fragmented KeyUpdate received so far
 	hsBuf   [4]byte // those bytes (a KeyUpdate is 5 bytes long)
+}
+
+// aeadBox is a cached AEAD with a nonce buffer that only the direction's
+// owner uses (Compact drops the pointer, never touches the contents).
+type aeadBox struct {
+	aead  cipher.AEAD
+	nonce [ivLen]byte
+}
+
+// Compact drops the cached AEADs so an idle connection's State goes back to
+// its minimal size; the next Open or Seal rebuilds what it needs (about
+// 1 µs for AES-GCM). Safe to call concurrently with Open and Seal.
+func (s *State) Compact() {
+	if s.inAEAD.Load() != nil {
+		s.inAEAD.Store(nil)
+	}
+	if s.outAEAD.Load() != nil {
+		s.outAEAD.Store(nil)
+	}
+}
+
+// Compacted reports whether neither direction holds a cached AEAD.
+func (s *State) Compacted() bool { return s.inAEAD.Load() == nil && s.outAEAD.Load() == nil }
+
+// inBox returns the read direction's AEAD, building it if needed. Open only.
+func (s *State) inBox(si *suiteInfo) *aeadBox {
+	if b := s.inAEAD.Load(); b != nil {
+		return b
+	}
+	b := &aeadBox{aead: s.in.newAEAD(s.suite, si)}
+	s.inAEAD.Store(b)
+	return b
+}
+
+// outBox is inBox for the write direction. Seal family only.
+func (s *State) outBox(si *suiteInfo) *aeadBox {
+	if b := s.outAEAD.Load(); b != nil {
+		return b
+	}
+	b := &aeadBox{aead: s.out.newAEAD(s.suite, si)}
+	s.outAEAD.Store(b)
+	return b
+}
+
+// updateIn and updateOut move a direction to its next traffic secret and
+// drop the AEAD cached for the old key.
+func (s *State) updateIn(si *suiteInfo) {
+	s.inAEAD.Store(nil)
+	s.in.update(si)
+}
+
+func (s *State) updateOut(si *suiteInfo) {
+	s.outAEAD.Store(nil)
+	s.out.update(si)
 }
 
 // NewState builds a State from the TLS 1.3 application traffic secrets:
@@ -152,7 +226,7 @@ func NewState(suite uint16, readSecret, writeSecret []byte) (*State, error) {
 	if len(readSecret) != si.hashLen || len(writeSecret) != si.hashLen {
 		return nil, fmt.Errorf("%w: got %d and %d bytes, want %d", ErrBadSecret, len(readSecret), len(writeSecret), si.hashLen)
 	}
-	s := &State{suite: suite}
+	s := &State{core: core{suite: suite}}
 	s.in.setSecret(si, readSecret)
 	s.out.setSecret(si, writeSecret)
 	return s, nil
@@ -200,10 +274,7 @@ func (s *State) open(dst, in []byte, fromServer bool) (plain []byte, consumed in
 		return dst, consumed, ev, keyUpdates, e
 	}
 	si := s.info()
-	var (
-		aead  cipher.AEAD
-		nonce []byte
-	)
+	var box *aeadBox
 	for {
 		rest := in[consumed:]
 		if len(rest) < recordHeaderLen {
@@ -231,15 +302,12 @@ func (s *State) open(dst, in []byte, fromServer bool) (plain []byte, consumed in
 		if s.in.seq >= lastSeq {
 			return fail(ErrSeqOverflow)
 		}
-		if aead == nil {
-			aead = s.in.newAEAD(s.suite, si)
-			if nonce == nil {
-				nonce = make([]byte, ivLen)
-			}
+		if box == nil {
+			box = s.inBox(si)
 		}
-		s.in.nonce(nonce)
+		s.in.nonce(box.nonce[:])
 		payload := rest[recordHeaderLen : recordHeaderLen+n]
-		pt, e := aead.Open(payload[:0], nonce, payload, hdr)
+		pt, e := box.aead.Open(payload[:0], box.nonce[:], payload, hdr)
 		if e != nil {
 			return fail(fmt.Errorf("%w: record %d", ErrBadRecordMAC, s.in.seq))
 		}
@@ -282,12 +350,12 @@ func (s *State) open(dst, in []byte, fromServer bool) (plain []byte, consumed in
 				return fail(e)
 			}
 			if ku {
-				s.in.update(si)
-				aead = nil
+				s.updateIn(si)
+				box = nil
 				keyUpdates++
 				if requested {
 					ev.KeyUpdateRequested = true
-					s.flags |= flagKeyUpdatePending
+					s.keyUpdatePending.Store(true)
 				}
 			}
 		default:
@@ -380,21 +448,12 @@ func (s *State) Seal(dst, plaintext []byte) []byte {
 	si := s.info()
 	nrec := (len(plaintext) + maxPlaintext - 1) / maxPlaintext
 	dst = slices.Grow(dst, len(plaintext)+nrec*(recordHeaderLen+1+tagLen)+keyUpdateRecordLen)
-	nonce := make([]byte, ivLen)
-	var aead cipher.AEAD
 	for len(plaintext) > 0 {
-		if s.flags&flagKeyUpdatePending != 0 || s.out.seq >= si.rekeyAt {
-			if aead == nil {
-				aead = s.out.newAEAD(s.suite, si)
-			}
-			dst = s.sealKeyUpdate(dst, aead, nonce, si)
-			aead = nil
-		}
-		if aead == nil {
-			aead = s.out.newAEAD(s.suite, si)
+		if s.out.seq >= si.rekeyAt || s.keyUpdatePending.Load() {
+			dst = s.sealKeyUpdate(dst, si)
 		}
 		n := min(len(plaintext), maxPlaintext)
-		dst = s.sealRecord(dst, aead, nonce, typeApplicationData, plaintext[:n])
+		dst = s.sealRecord(dst, s.outBox(si), typeApplicationData, plaintext[:n])
 		plaintext = plaintext[n:]
 	}
 	return dst
@@ -412,36 +471,36 @@ func (s *State) SealAlert(dst []byte, desc uint8) []byte {
 		level = alertLevelWarning
 	}
 	si := s.info()
-	nonce := make([]byte, ivLen)
-	aead := s.out.newAEAD(s.suite, si)
 	if s.out.seq >= lastSeq-1 {
 		// Keep the last nonce for the KeyUpdate that must precede it.
-		dst = s.sealKeyUpdate(dst, aead, nonce, si)
-		aead = s.out.newAEAD(s.suite, si)
+		dst = s.sealKeyUpdate(dst, si)
 	}
-	return s.sealRecord(dst, aead, nonce, typeAlert, []byte{level, desc})
+	alert := [2]byte{level, desc}
+	return s.sealRecord(dst, s.outBox(si), typeAlert, alert[:])
 }
 
 // SealKeyUpdate appends a KeyUpdate(update_not_requested) record and
 // switches to the next write traffic secret. Use it to answer
 // Events.KeyUpdateRequested, or to rekey proactively.
 func (s *State) SealKeyUpdate(dst []byte) []byte {
-	si := s.info()
-	return s.sealKeyUpdate(dst, s.out.newAEAD(s.suite, si), make([]byte, ivLen), si)
+	return s.sealKeyUpdate(dst, s.info())
 }
 
-func (s *State) sealKeyUpdate(dst []byte, aead cipher.AEAD, nonce []byte, si *suiteInfo) []byte {
+// sealKeyUpdate answers a pending request, if any: the flag is cleared
+// before sealing so that a request Open records meanwhile gets its own
+// answer.
+func (s *State) sealKeyUpdate(dst []byte, si *suiteInfo) []byte {
+	s.keyUpdatePending.Store(false)
 	msg := [5]byte{hsKeyUpdate, 0, 0, 1, 0}
-	dst = s.sealRecord(dst, aead, nonce, typeHandshake, msg[:])
-	s.out.update(si)
-	s.flags &^= flagKeyUpdatePending
+	dst = s.sealRecord(dst, s.outBox(si), typeHandshake, msg[:])
+	s.updateOut(si)
 	return dst
 }
 
 // sealRecord appends one protected record; data must fit in a record.
 // Invariant: s.out.seq < lastSeq on entry, because Seal and SealAlert
 // rotate keys before the last sequence number is reached.
-func (s *State) sealRecord(dst []byte, aead cipher.AEAD, nonce []byte, typ byte, data []byte) []byte {
+func (s *State) sealRecord(dst []byte, box *aeadBox, typ byte, data []byte) []byte {
 	if s.out.seq >= lastSeq {
 		panic("tlsrec: write sequence number exhausted") // unreachable, see Seal
 	}
@@ -452,8 +511,8 @@ func (s *State) sealRecord(dst []byte, aead cipher.AEAD, nonce []byte, typ byte,
 	body := len(dst)
 	dst = append(dst, data...)
 	dst = append(dst, typ)
-	s.out.nonce(nonce)
-	out := aead.Seal(dst[body:body], nonce, dst[body:], dst[start:body])
+	s.out.nonce(box.nonce[:])
+	out := box.aead.Seal(dst[body:body], box.nonce[:], dst[body:], dst[start:body])
 	s.out.seq++
 	return dst[:body+len(out)]
 }

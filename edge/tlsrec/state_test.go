@@ -93,7 +93,7 @@ func TestOpenInPlace(t *testing.T) {
 		want = append(want, msg...)
 		wire = w.Seal(wire, msg)
 	}
-	wire = w.sealRecord(wire, w.out.newAEAD(w.suite, w.info()), make([]byte, ivLen), typeApplicationData, nil)
+	wire = w.sealRecord(wire, &aeadBox{aead: w.out.newAEAD(w.suite, w.info())}, typeApplicationData, nil)
 	plain, n, _, err := r.Open(wire[:0], wire)
 	if err != nil || n != len(wire) {
 		t.Fatalf("Open: n=%d/%d err=%v", n, len(wire), err)
@@ -105,7 +105,7 @@ func TestOpenInPlace(t *testing.T) {
 
 // seal seals one record of any inner type with w's write key.
 func seal(w *State, typ byte, data []byte) []byte {
-	return w.sealRecord(nil, w.out.newAEAD(w.suite, w.info()), make([]byte, ivLen), typ, data)
+	return w.sealRecord(nil, &aeadBox{aead: w.out.newAEAD(w.suite, w.info())}, typ, data)
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -123,7 +123,7 @@ func TestOpenErrors(t *testing.T) {
 			b[4]++ // framing still valid, additional data differs
 			return b
 		}, ErrBadRecordMAC},
-		{"wrong key", func(w *State) []byte { w.out.key[0] ^= 1; return w.Seal(nil, []byte("x")) }, ErrBadRecordMAC},
+		{"wrong key", func(w *State) []byte { w.out.key[0] ^= 1; w.Compact(); return w.Seal(nil, []byte("x")) }, ErrBadRecordMAC},
 		{"replayed seq", func(w *State) []byte { w.out.seq = 5; return w.Seal(nil, []byte("x")) }, ErrBadRecordMAC},
 		{"too short", func(w *State) []byte { return []byte{23, 3, 3, 0, 16, 15: 0, 20: 0} }, ErrBadRecordMAC},
 		{"oversize header only", func(w *State) []byte { return []byte{23, 3, 3, 0x41, 0x01} }, ErrRecordOverflow},
@@ -277,14 +277,14 @@ func TestKeyUpdate(t *testing.T) {
 
 			// update_requested: the reader's next Seal answers first.
 			wire = seal(w, typeHandshake, []byte{hsKeyUpdate, 0, 0, 1, 1})
-			w.out.update(w.info())
+			w.updateOut(w.info())
 			wire = w.Seal(wire, []byte("three"))
 			plain, _, ev, err = r.Open(nil, wire)
 			if err != nil || !ev.KeyUpdateRequested || string(plain) != "three" {
 				t.Fatalf("requested: plain=%q ev=%+v err=%v", plain, ev, err)
 			}
 			back := r.Seal(nil, []byte("reply"))
-			if r.flags&flagKeyUpdatePending != 0 {
+			if r.keyUpdatePending.Load() {
 				t.Fatal("pending KeyUpdate not cleared")
 			}
 			if got := countRecords(t, back); got != 2 {
@@ -309,7 +309,7 @@ func TestKeyUpdateFragmented(t *testing.T) {
 		w, r := pair(t, tls.TLS_AES_128_GCM_SHA256)
 		wire := seal(w, typeHandshake, ku[:split])
 		wire = append(wire, seal(w, typeHandshake, ku[split:])...)
-		w.out.update(w.info())
+		w.updateOut(w.info())
 		wire = w.Seal(wire, []byte("ok"))
 		plain, _, ev, err := r.Open(nil, wire)
 		if err != nil || !ev.KeyUpdateRequested || string(plain) != "ok" {
@@ -372,7 +372,7 @@ func FuzzOpen(f *testing.F) {
 		seed = w.Seal(seed, pattern(1, 17000))
 		seed = append(seed, seal(w, typeHandshake, []byte{hsKeyUpdate, 0})...)
 		seed = append(seed, seal(w, typeHandshake, []byte{0, 1, 1})...)
-		w.out.update(w.info())
+		w.updateOut(w.info())
 		seed = w.SealAlert(seed, AlertCloseNotify)
 		f.Add(byte(i), uint16(100), false, seed)
 		f.Add(byte(i), uint16(7), false, w.SealAlert(nil, 40))
@@ -419,17 +419,108 @@ func FuzzOpen(f *testing.F) {
 // [inner type][length][content], content cut short at the end.
 func sealScript(w *State, script []byte) []byte {
 	var out []byte
-	aead := w.out.newAEAD(w.suite, w.info())
-	nonce := make([]byte, ivLen)
+	box := &aeadBox{aead: w.out.newAEAD(w.suite, w.info())}
 	for len(script) >= 2 {
 		typ, n := script[0], min(int(script[1]), len(script)-2)
 		content := script[2 : 2+n]
 		script = script[2+n:]
-		out = w.sealRecord(out, aead, nonce, typ, content)
+		out = w.sealRecord(out, box, typ, content)
 		if typ == typeHandshake && n == 5 && content[0] == hsKeyUpdate {
-			w.out.update(w.info()) // keep following a whole KeyUpdate
-			aead = w.out.newAEAD(w.suite, w.info())
+			w.updateOut(w.info()) // keep following a whole KeyUpdate
+			box = &aeadBox{aead: w.out.newAEAD(w.suite, w.info())}
 		}
 	}
 	return out
+}
+
+// The AEAD cache: built on first use, reused, dropped by Compact and on
+// key changes, rebuilt transparently.
+func TestAEADCacheAndCompact(t *testing.T) {
+	for _, s := range suites {
+		t.Run(s.name, func(t *testing.T) {
+			w, r := pair(t, s.id)
+			if !w.Compacted() || !r.Compacted() {
+				t.Fatal("new State has cached AEADs")
+			}
+			check := func(step string, wire []byte, want string) {
+				t.Helper()
+				plain, n, _, err := r.Open(nil, wire)
+				if err != nil || n != len(wire) || string(plain) != want {
+					t.Fatalf("%s: plain=%q n=%d/%d err=%v", step, plain, n, len(wire), err)
+				}
+			}
+			check("first", w.Seal(nil, []byte("a")), "a")
+			wb, rb := w.outAEAD.Load(), r.inAEAD.Load()
+			if wb == nil || rb == nil {
+				t.Fatal("AEAD not cached after use")
+			}
+			check("second", w.Seal(nil, []byte("b")), "b")
+			if w.outAEAD.Load() != wb || r.inAEAD.Load() != rb {
+				t.Fatal("AEAD rebuilt without a key change")
+			}
+			w.Compact()
+			r.Compact()
+			if !w.Compacted() || !r.Compacted() {
+				t.Fatal("Compact left cached AEADs")
+			}
+			check("after compact", w.Seal(nil, []byte("c")), "c")
+			// KeyUpdate (requested) with warm caches on both sides.
+			wire := w.Seal(nil, []byte("d"))
+			w.keyUpdatePending.Store(true)
+			wire = w.Seal(wire, []byte("e"))
+			if w.outAEAD.Load() == nil {
+				t.Fatal("no AEAD after Seal")
+			}
+			check("key update", wire, "de")
+			r.Compact()
+			check("after key update", w.Seal(nil, []byte("f")), "f")
+			// Compact between the halves of a direction's life: the reader
+			// rekeys with an empty cache.
+			w.Compact()
+			wire = w.SealKeyUpdate(nil)
+			w.Compact()
+			wire = w.Seal(wire, []byte("g"))
+			check("compacted key update", wire, "g")
+		})
+	}
+}
+
+// Compact may run concurrently with Open and Seal (run with -race).
+func TestCompactConcurrent(t *testing.T) {
+	w, r := pair(t, tls.TLS_AES_128_GCM_SHA256)
+	const n = 2000
+	wires := make(chan []byte, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				w.Compact()
+				r.Compact()
+			}
+		}
+	}()
+	go func() {
+		for i := range n {
+			wire := w.Seal(nil, pattern(i, 100))
+			if i%100 == 7 {
+				wire = w.SealKeyUpdate(wire)
+			}
+			wires <- wire
+		}
+		close(wires)
+	}()
+	i := 0
+	for wire := range wires {
+		plain, _, _, err := r.Open(nil, wire)
+		if err != nil || !bytes.Equal(plain, pattern(i, 100)) {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		i++
+	}
+	done <- struct{}{}
+	<-done
 }
