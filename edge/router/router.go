@@ -188,6 +188,11 @@ func (r *Router) Start(ctx context.Context) error {
 	}
 	_ = nodes.SetPendingLimits(1<<20, 64<<20)
 	r.subs = append(r.subs, in, nodes)
+	if r.nc.IsConnected() {
+		if err := r.nc.FlushTimeout(5 * time.Second); err != nil {
+			r.log.Warn("NATS flush after subscribe", "err", err)
+		}
+	}
 	r.wg.Add(1)
 	go r.housekeeping()
 	r.serving.Store(true)

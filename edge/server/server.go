@@ -133,6 +133,12 @@ func (s *Server) Start(ctx context.Context) error {
 	// One subscription carries every flow of the node: let it buffer bursts instead of dropping.
 	_ = sub.SetPendingLimits(1<<20, 256<<20)
 	s.outSub = sub
+	if s.nc.IsConnected() {
+		// Ready means routers can reach our flows: the server must have the subscription.
+		if err := s.nc.FlushTimeout(5 * time.Second); err != nil {
+			s.log.Warn("NATS flush after subscribe", "err", err)
+		}
+	}
 
 	p, err := netpoll.New()
 	if err != nil {
