@@ -133,9 +133,10 @@ func (c *conn) serviceTurn(w *scratch) bool {
 	for range 32 {
 		n, err := unix.Read(c.fd, w.raw)
 		if n > 0 {
-			if !c.feed(w, w.raw[:n]) {
-				return c.checkClose()
+			if !c.feed(w, w.raw[:n]) && (!c.checkClose() || c.state.Load() == stateClosed) {
+				return false
 			}
+			// Closing: keep reading, the client's close frame may already be here.
 			continue
 		}
 		switch {
