@@ -18,6 +18,7 @@ import (
 	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/flow"
 	"github.com/sipws/sipws/edge/siptransport"
+	"github.com/sipws/sipws/internal/sipcorpus"
 )
 
 // fuzzRouter is a started router with a NATS connection, one TCP upstream that reads and
@@ -93,10 +94,10 @@ func fuzzSeeds(f *testing.F, token string, uport int) [][]byte {
 		s = strings.ReplaceAll(s, "UPORT", strconv.Itoa(uport))
 		seeds = append(seeds, crlf(s))
 	}
-	for _, tc := range tortureValid {
-		seeds = append(seeds, []byte(tc.msg))
+	for _, tc := range sipcorpus.Valid {
+		seeds = append(seeds, []byte(tc.Text))
 	}
-	for _, msg := range tortureInvalid {
+	for _, msg := range sipcorpus.Invalid {
 		seeds = append(seeds, []byte(msg))
 	}
 	return append(seeds, []byte("\r\n\r\n"), []byte(""), []byte("SIP/2.0 200 OK\r\n\r\n"))

@@ -19,6 +19,8 @@ func clientMESSAGE(callID string) []byte {
 
 func TestHealthProbes(t *testing.T) {
 	h := newHarness(t, harnessOpts{upstreams: 2, adjust: func(c *config.Config, ups []*udpPeer) {
+		// Round robin: the recovered target must get some of the next few requests.
+		c.Router.Routes[0].Upstream.Balance = config.BalanceRoundRobin
 		c.Router.Routes[0].Upstream.HealthCheck = config.HealthCheck{
 			Interval: config.D(200 * time.Millisecond), Timeout: config.D(100 * time.Millisecond), DownAfter: 2, UpAfter: 1,
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/sipmsg"
+	"github.com/sipws/sipws/internal/sipcorpus"
 )
 
 // tortureExpect is what a client's RFC 4475 message may lead to.
@@ -177,17 +178,17 @@ func TestTorture(t *testing.T) {
 		exp  tortureExpect
 	}
 	var cases []tcase
-	for _, tc := range tortureValid {
-		msg := tc.msg
+	for _, tc := range sipcorpus.Valid {
+		msg := tc.Text
 		// Preloaded Routes name hosts we do not relay to (never an open relay): point them at
 		// our upstream so the rest of the message can be checked.
 		msg = strings.Replace(msg, "<sip:services.example.com;lr;", "<sip:"+upHost+";lr;", 1)
 		msg = strings.Replace(msg, "Route: <sip:127.0.0.1:5080>", "Route: <sip:"+upHost+">", 1)
-		cases = append(cases, tcase{tc.name, []byte(msg), tortureExpectations[tc.name]})
+		cases = append(cases, tcase{tc.Name, []byte(msg), tortureExpectations[tc.Name]})
 	}
-	cases = append(cases, tcase{"wsinv with its Route to a foreign host", []byte(tortureValid[0].msg), tortureExpect{codes: []int{403}}})
-	names := make([]string, 0, len(tortureInvalid))
-	for n := range tortureInvalid {
+	cases = append(cases, tcase{"wsinv with its Route to a foreign host", []byte(sipcorpus.Valid[0].Text), tortureExpect{codes: []int{403}}})
+	names := make([]string, 0, len(sipcorpus.Invalid))
+	for n := range sipcorpus.Invalid {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -196,7 +197,7 @@ func TestTorture(t *testing.T) {
 		if !ok {
 			t.Fatalf("no expectation for %s", n)
 		}
-		cases = append(cases, tcase{n, []byte(tortureInvalid[n]), exp})
+		cases = append(cases, tcase{n, []byte(sipcorpus.Invalid[n]), exp})
 	}
 
 	seen := map[string]bool{}

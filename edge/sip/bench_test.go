@@ -1,11 +1,15 @@
 package sip
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/sipws/sipws/internal/sipcorpus"
+)
 
 func BenchmarkCheck(b *testing.B) {
 	for _, bc := range []struct{ name, msg string }{
-		{"REGISTER", register},
-		{"INVITE-SDP", invite},
+		{"REGISTER", sipcorpus.Register},
+		{"INVITE-SDP", sipcorpus.Invite},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			msg := []byte(bc.msg)
@@ -21,7 +25,7 @@ func BenchmarkCheck(b *testing.B) {
 }
 
 func BenchmarkResponse(b *testing.B) {
-	msg := []byte(invite)
+	msg := []byte(sipcorpus.Invite)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
@@ -32,7 +36,7 @@ func BenchmarkResponse(b *testing.B) {
 }
 
 func BenchmarkHeaderValue(b *testing.B) {
-	msg := []byte(register)
+	msg := []byte(sipcorpus.Register)
 	b.ReportAllocs()
 	for b.Loop() {
 		if HeaderValue(msg, "Content-Length", "l") == nil {

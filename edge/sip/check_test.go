@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sipws/sipws/internal/sipcorpus"
 )
 
 // lf turns CRLF line ends into bare LF.
@@ -26,10 +28,10 @@ type checkCase struct {
 
 var checkCases = []checkCase{
 	// Valid.
-	{name: "register", msg: register, method: "REGISTER"},
-	{name: "register bare LF", msg: lf(register), method: "REGISTER"},
-	{name: "invite with SDP", msg: invite, method: "INVITE", bodyLen: len(sdp)},
-	{name: "invite with SDP, bare LF headers", msg: lf(invite[:strings.Index(invite, "\r\n\r\n")+4]) + sdp, method: "INVITE", bodyLen: len(sdp)},
+	{name: "register", msg: sipcorpus.Register, method: "REGISTER"},
+	{name: "register bare LF", msg: lf(sipcorpus.Register), method: "REGISTER"},
+	{name: "invite with SDP", msg: sipcorpus.Invite, method: "INVITE", bodyLen: len(sipcorpus.SDP)},
+	{name: "invite with SDP, bare LF headers", msg: lf(sipcorpus.Invite[:strings.Index(sipcorpus.Invite, "\r\n\r\n")+4]) + sipcorpus.SDP, method: "INVITE", bodyLen: len(sipcorpus.SDP)},
 	{name: "compact l", msg: okHead + "l: 5\r\n\r\nhello", method: "OPTIONS", bodyLen: 5},
 	{name: "compact L no space", msg: okHead + "L:5\r\n\r\nhello", method: "OPTIONS", bodyLen: 5},
 	{name: "no Content-Length, empty body", msg: okHead + "\r\n", method: "OPTIONS"},
@@ -47,7 +49,7 @@ var checkCases = []checkCase{
 	{name: "mixed line ends", msg: "OPTIONS sip:x SIP/2.0\nCall-ID: a\r\n\n", method: "OPTIONS"},
 	{name: "response 200", msg: resp200, status: 200},
 	{name: "response 180 bare LF", msg: lf("SIP/2.0 180 Ringing\r\nCSeq: 1 INVITE\r\n\r\n"), status: 180},
-	{name: "response with body", msg: "SIP/2.0 200 OK\r\nContent-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp, status: 200, bodyLen: len(sdp)},
+	{name: "response with body", msg: "SIP/2.0 200 OK\r\nContent-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sipcorpus.SDP)) + "\r\n\r\n" + sipcorpus.SDP, status: 200, bodyLen: len(sipcorpus.SDP)},
 	{name: "response 100 lowest", msg: "SIP/2.0 100 Trying\r\n\r\n", status: 100},
 	{name: "response 699 highest", msg: "SIP/2.0 699 Odd\r\n\r\n", status: 699},
 	{name: "empty reason phrase", msg: "SIP/2.0 486 \r\n\r\n", status: 486},
@@ -58,7 +60,7 @@ var checkCases = []checkCase{
 	{name: "garbage", msg: "garbage", err: ErrStartLine},
 	{name: "binary garbage", msg: "\x16\x03\x01\x02\x00\x01\x00", err: ErrStartLine},
 	{name: "keep-alive is not a message", msg: "\r\n\r\n", err: ErrStartLine},
-	{name: "leading CRLF", msg: "\r\n" + register, err: ErrStartLine},
+	{name: "leading CRLF", msg: "\r\n" + sipcorpus.Register, err: ErrStartLine},
 	{name: "HTTP request", msg: "GET /ws HTTP/1.1\r\nHost: example.com\r\n\r\n", err: ErrVersion},
 	{name: "HTTP response", msg: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", err: ErrVersion},
 	{name: "request SIP/3.0", msg: "INVITE sip:x SIP/3.0\r\n\r\n", err: ErrVersion},
@@ -101,8 +103,8 @@ var checkCases = []checkCase{
 	{name: "Content-Length overflow", msg: okHead + "Content-Length: 99999999999999999999999999999\r\n\r\nhello", err: ErrContentLength},
 	{name: "two disagreeing Content-Length", msg: okHead + "Content-Length: 5\r\nl: 6\r\n\r\nhello", err: ErrContentLength},
 	{name: "two disagreeing, second matches body", msg: okHead + "l: 6\r\nContent-Length: 5\r\n\r\nhello", err: ErrContentLength},
-	{name: "second message glued", msg: register + register, err: ErrContentLength},
-	{name: "second message glued after body", msg: invite + register, err: ErrContentLength},
+	{name: "second message glued", msg: sipcorpus.Register + sipcorpus.Register, err: ErrContentLength},
+	{name: "second message glued after body", msg: sipcorpus.Invite + sipcorpus.Register, err: ErrContentLength},
 	{name: "header without colon", msg: okHead + "Subject hello\r\n\r\n", err: ErrHeader},
 	{name: "header empty name", msg: okHead + ": hello\r\n\r\n", err: ErrHeader},
 	{name: "header name with space", msg: okHead + "Sub ject: hello\r\n\r\n", err: ErrHeader},
@@ -163,24 +165,24 @@ type tortureCase struct {
 // Only framing problems are Check's to reject; semantically invalid messages with sound
 // framing (badinv01, badaspec, insuf) pass and are left to the router.
 var tortureCases = []tortureCase{
-	{"wsinv", tortureWsinv, nil},
-	{"intmeth", tortureIntmeth, nil},
-	{"esc01", tortureEsc01, nil},
-	{"escnull", tortureEscnull, nil},
-	{"lwsdisp", tortureLwsdisp, nil},
-	{"unreason", tortureUnreason, nil},
-	{"noreason", tortureNoreason, nil},
-	{"badinv01", tortureBadinv01, nil},
-	{"badaspec", tortureBadaspec, nil},
-	{"insuf", tortureInsuf, nil},
-	{"dblreq", tortureDblreq, ErrContentLength},
-	{"clerr", tortureClerr, ErrContentLength},
-	{"ncl", tortureNcl, ErrContentLength},
-	{"lwsruri", tortureLwsruri, ErrStartLine},
-	{"lwsstart", tortureLwsstart, ErrStartLine},
-	{"trws", tortureTrws, ErrVersion},
-	{"badvers", tortureBadvers, ErrVersion},
-	{"bigcode", tortureBigcode, ErrStatus},
+	{"wsinv", sipcorpus.Torture("wsinv"), nil},
+	{"intmeth", sipcorpus.Torture("intmeth"), nil},
+	{"esc01", sipcorpus.Torture("esc01"), nil},
+	{"escnull", sipcorpus.Torture("escnull"), nil},
+	{"lwsdisp", sipcorpus.Torture("lwsdisp"), nil},
+	{"unreason", sipcorpus.Torture("unreason"), nil},
+	{"noreason", sipcorpus.Torture("noreason"), nil},
+	{"badinv01", sipcorpus.Torture("badinv01"), nil},
+	{"badaspec", sipcorpus.Torture("badaspec"), nil},
+	{"insuf", sipcorpus.Torture("insuf"), nil},
+	{"dblreq", sipcorpus.Torture("dblreq"), ErrContentLength},
+	{"clerr", sipcorpus.Torture("clerr"), ErrContentLength},
+	{"ncl", sipcorpus.Torture("ncl"), ErrContentLength},
+	{"lwsruri", sipcorpus.Torture("lwsruri"), ErrStartLine},
+	{"lwsstart", sipcorpus.Torture("lwsstart"), ErrStartLine},
+	{"trws", sipcorpus.Torture("trws"), ErrVersion},
+	{"badvers", sipcorpus.Torture("badvers"), ErrVersion},
+	{"bigcode", sipcorpus.Torture("bigcode"), ErrStatus},
 }
 
 func TestCheckTorture(t *testing.T) {
@@ -201,7 +203,7 @@ func TestCheckTorture(t *testing.T) {
 			}
 		})
 	}
-	m, _ := Check([]byte(tortureIntmeth))
+	m, _ := Check([]byte(sipcorpus.Torture("intmeth")))
 	if want := "!interesting-Method0123456789_*+`.%indeed'~"; string(m.Method) != want {
 		t.Errorf("intmeth Method = %q, want %q", m.Method, want)
 	}
@@ -224,7 +226,7 @@ func TestCheckErrorDetail(t *testing.T) {
 }
 
 func TestCheckAllocs(t *testing.T) {
-	for _, msg := range []string{register, invite, tortureWsinv, resp200} {
+	for _, msg := range []string{sipcorpus.Register, sipcorpus.Invite, sipcorpus.Torture("wsinv"), resp200} {
 		b := []byte(msg)
 		if n := testing.AllocsPerRun(100, func() { _, _ = Check(b) }); n != 0 {
 			t.Errorf("Check allocates %v times per run on %.20q", n, msg)
@@ -238,23 +240,23 @@ func TestHeaderValue(t *testing.T) {
 		want                      string
 		absent                    bool
 	}{
-		{name: "full name", msg: register, hname: "Call-ID", compact: "i", want: "5ghbuf9m2vblbgj8k7os7v"},
-		{name: "case-insensitive", msg: register, hname: "call-id", want: "5ghbuf9m2vblbgj8k7os7v"},
-		{name: "compact form", msg: tortureEsc01, hname: "Call-ID", compact: "i", want: "esc01.239409asdfakjkn23onasd0-3234"},
-		{name: "compact form upper-case", msg: tortureEscnull, hname: "Content-Length", compact: "l", want: "0"},
-		{name: "first of several", msg: tortureEscnull, hname: "Contact", want: "<sip:%00@host5.example.com>"},
-		{name: "whitespace around colon", msg: tortureWsinv, hname: "Content-Length", compact: "l", want: "150"},
-		{name: "folded value", msg: tortureWsinv, hname: "CSeq", want: "0009\r\n  INVITE"},
-		{name: "value on continuation line", msg: tortureWsinv, hname: "To", compact: "t", want: "sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n"},
-		{name: "empty value", msg: tortureWsinv, hname: "Subject", compact: "s", want: ""},
-		{name: "absent", msg: register, hname: "Subject", compact: "s", absent: true},
+		{name: "full name", msg: sipcorpus.Register, hname: "Call-ID", compact: "i", want: "5ghbuf9m2vblbgj8k7os7v"},
+		{name: "case-insensitive", msg: sipcorpus.Register, hname: "call-id", want: "5ghbuf9m2vblbgj8k7os7v"},
+		{name: "compact form", msg: sipcorpus.Torture("esc01"), hname: "Call-ID", compact: "i", want: "esc01.239409asdfakjkn23onasd0-3234"},
+		{name: "compact form upper-case", msg: sipcorpus.Torture("escnull"), hname: "Content-Length", compact: "l", want: "0"},
+		{name: "first of several", msg: sipcorpus.Torture("escnull"), hname: "Contact", want: "<sip:%00@host5.example.com>"},
+		{name: "whitespace around colon", msg: sipcorpus.Torture("wsinv"), hname: "Content-Length", compact: "l", want: "150"},
+		{name: "folded value", msg: sipcorpus.Torture("wsinv"), hname: "CSeq", want: "0009\r\n  INVITE"},
+		{name: "value on continuation line", msg: sipcorpus.Torture("wsinv"), hname: "To", compact: "t", want: "sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n"},
+		{name: "empty value", msg: sipcorpus.Torture("wsinv"), hname: "Subject", compact: "s", want: ""},
+		{name: "absent", msg: sipcorpus.Register, hname: "Subject", compact: "s", absent: true},
 		{name: "not in body", msg: okHead + "\r\nSubject: body\r\n", hname: "Subject", absent: true},
 		{name: "not the start line", msg: "Subject: x SIP/2.0\r\n\r\n", hname: "Subject", absent: true},
-		{name: "bare LF", msg: lf(register), hname: "CSeq", want: "2 REGISTER"},
+		{name: "bare LF", msg: lf(sipcorpus.Register), hname: "CSeq", want: "2 REGISTER"},
 		{name: "no blank line", msg: "X sip:x SIP/2.0\r\nA: 1", hname: "a", want: "1"},
-		{name: "empty names", msg: register, absent: true},
+		{name: "empty names", msg: sipcorpus.Register, absent: true},
 		{name: "empty message", msg: "", hname: "Via", absent: true},
-		{name: "prefix is not a match", msg: register, hname: "Call", absent: true},
+		{name: "prefix is not a match", msg: sipcorpus.Register, hname: "Call", absent: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,7 +284,7 @@ func TestIsKeepAlive(t *testing.T) {
 		{"\n\n", false},
 		{"\r\n\r\n\r\n", false},
 		{"", false},
-		{register, false},
+		{sipcorpus.Register, false},
 	}
 	for _, tc := range tests {
 		if got := IsKeepAlive([]byte(tc.in)); got != tc.want {

@@ -6,6 +6,8 @@ import (
 	"hash/fnv"
 	"strings"
 	"testing"
+
+	"github.com/sipws/sipws/internal/sipcorpus"
 )
 
 // wantTag is the To tag Response should add, computed with hash/fnv as a cross-check.
@@ -91,10 +93,10 @@ var responseCases = []responseCase{
 		has: []string{"To: <sip:bob@example.com>;a=1,b;tag=" + wantTag("c-42", "z9hG4bK1") + "\r\n"}},
 	{name: "100 Trying, empty reason", req: reqWithTo("<sip:bob@example.com>", "z9hG4bK1"), code: 100, reason: "",
 		has: []string{"SIP/2.0 100 \r\n"}},
-	{name: "several extras in order", req: register, code: 503, reason: "Service Unavailable", extra: []string{"Retry-After: 5", "Warning: 399 edge \"overloaded\""},
+	{name: "several extras in order", req: sipcorpus.Register, code: 503, reason: "Service Unavailable", extra: []string{"Retry-After: 5", "Warning: 399 edge \"overloaded\""},
 		has: []string{"CSeq: 2 REGISTER\r\nRetry-After: 5\r\nWarning: 399 edge \"overloaded\"\r\nContent-Length: 0\r\n\r\n"}},
 	{name: "no header fields", req: "OPTIONS sip:x SIP/2.0\r\n\r\n", code: 200, reason: "OK", want: "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"},
-	{name: "torture wsinv", req: tortureWsinv, code: 400, reason: "Bad Request",
+	{name: "torture wsinv", req: sipcorpus.Torture("wsinv"), code: 400, reason: "Bad Request",
 		want: "SIP/2.0 400 Bad Request\r\n" +
 			"Via: SIP  /   2.0 /UDP 192.0.2.2;branch=390skdjuw\r\n" +
 			"Via: SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8  , SIP  /    2.0   / UDP  192.168.255.111   ; branch= z9hG4bK30239\r\n" +
@@ -103,25 +105,25 @@ var responseCases = []responseCase{
 			"Call-ID: wsinv.ndaksdj@192.0.2.1\r\n" +
 			"CSeq: 0009 INVITE\r\n" +
 			"Content-Length: 0\r\n\r\n"},
-	{name: "torture intmeth", req: tortureIntmeth, code: 501, reason: "Not Implemented",
+	{name: "torture intmeth", req: sipcorpus.Torture("intmeth"), code: 501, reason: "Not Implemented",
 		has: []string{"SIP/2.0 501 Not Implemented\r\n", "CSeq: 139122385 !interesting-Method0123456789_*+`.%indeed'~\r\n"}},
-	{name: "torture insuf", req: tortureInsuf, code: 400, reason: "Missing Call-ID",
+	{name: "torture insuf", req: sipcorpus.Torture("insuf"), code: 400, reason: "Missing Call-ID",
 		want: "SIP/2.0 400 Missing Call-ID\r\nVia: SIP/2.0/UDP 192.0.2.95;branch=z9hG4bKkdj.insuf\r\nCSeq: 193942 INVITE\r\nContent-Length: 0\r\n\r\n"},
 
 	{name: "ACK refused", req: strings.Replace(reqWithTo("<sip:b@x>", "z9hG4bK1"), "OPTIONS", "ACK", 2), code: 400, reason: "Bad Request", err: ErrNoResponse},
 	{name: "response refused", req: resp200, code: 400, reason: "Bad Request", err: ErrNoResponse},
-	{name: "torture response refused", req: tortureUnreason, code: 400, reason: "Bad Request", err: ErrNoResponse},
-	{name: "invalid request", req: tortureClerr, code: 400, reason: "Bad Request", err: ErrContentLength},
+	{name: "torture response refused", req: sipcorpus.Torture("unreason"), code: 400, reason: "Bad Request", err: ErrNoResponse},
+	{name: "invalid request", req: sipcorpus.Torture("clerr"), code: 400, reason: "Bad Request", err: ErrContentLength},
 	{name: "empty request", req: "", code: 400, reason: "Bad Request", err: ErrEmpty},
-	{name: "code 99", req: register, code: 99, reason: "Low", err: ErrStatus},
-	{name: "code 700", req: register, code: 700, reason: "High", err: ErrStatus},
-	{name: "CRLF in reason", req: register, code: 400, reason: "Bad\r\nX-Injected: 1", err: ErrStatus},
-	{name: "extra without colon", req: register, code: 400, reason: "Bad Request", extra: []string{"Retry-After 30"}, err: ErrHeader},
-	{name: "extra with empty name", req: register, code: 400, reason: "Bad Request", extra: []string{": 30"}, err: ErrHeader},
-	{name: "extra with CRLF", req: register, code: 400, reason: "Bad Request", extra: []string{"Retry-After: 30\r\nX-Injected: 1"}, err: ErrHeader},
-	{name: "extra with LF", req: register, code: 400, reason: "Bad Request", extra: []string{"Retry-After: 30\n"}, err: ErrHeader},
-	{name: "extra Content-Length", req: register, code: 400, reason: "Bad Request", extra: []string{"content-length: 5"}, err: ErrHeader},
-	{name: "extra compact Content-Length", req: register, code: 400, reason: "Bad Request", extra: []string{"l: 0"}, err: ErrHeader},
+	{name: "code 99", req: sipcorpus.Register, code: 99, reason: "Low", err: ErrStatus},
+	{name: "code 700", req: sipcorpus.Register, code: 700, reason: "High", err: ErrStatus},
+	{name: "CRLF in reason", req: sipcorpus.Register, code: 400, reason: "Bad\r\nX-Injected: 1", err: ErrStatus},
+	{name: "extra without colon", req: sipcorpus.Register, code: 400, reason: "Bad Request", extra: []string{"Retry-After 30"}, err: ErrHeader},
+	{name: "extra with empty name", req: sipcorpus.Register, code: 400, reason: "Bad Request", extra: []string{": 30"}, err: ErrHeader},
+	{name: "extra with CRLF", req: sipcorpus.Register, code: 400, reason: "Bad Request", extra: []string{"Retry-After: 30\r\nX-Injected: 1"}, err: ErrHeader},
+	{name: "extra with LF", req: sipcorpus.Register, code: 400, reason: "Bad Request", extra: []string{"Retry-After: 30\n"}, err: ErrHeader},
+	{name: "extra Content-Length", req: sipcorpus.Register, code: 400, reason: "Bad Request", extra: []string{"content-length: 5"}, err: ErrHeader},
+	{name: "extra compact Content-Length", req: sipcorpus.Register, code: 400, reason: "Bad Request", extra: []string{"l: 0"}, err: ErrHeader},
 }
 
 func TestResponse(t *testing.T) {

@@ -1,6 +1,10 @@
 package sipmsg
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/sipws/sipws/internal/sipcorpus"
+)
 
 const (
 	benchVia = "SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bK.c2lwd3MuZWRnZS0xLjQyLmsx"
@@ -8,8 +12,8 @@ const (
 )
 
 var benchMsgs = []struct{ name, msg string }{
-	{"REGISTER", register},
-	{"INVITE-SDP", invite},
+	{"REGISTER", sipcorpus.Register},
+	{"INVITE-SDP", sipcorpus.Invite},
 }
 
 // proxyEdit is what the router does to a request from a client: pop its own Route,
@@ -95,7 +99,7 @@ func BenchmarkParseNameAddr(b *testing.B) {
 }
 
 func BenchmarkTopValue(b *testing.B) {
-	m, _ := Parse([]byte(invite))
+	m, _ := Parse([]byte(sipcorpus.Invite))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := m.TopValue("Via"); !ok {

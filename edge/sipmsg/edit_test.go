@@ -3,6 +3,8 @@ package sipmsg
 import (
 	"strings"
 	"testing"
+
+	"github.com/sipws/sipws/internal/sipcorpus"
 )
 
 const editHead = "INVITE sip:bob@example.com SIP/2.0\r\n"
@@ -196,7 +198,7 @@ func TestContentLengthRewrite(t *testing.T) {
 		}
 	}
 	// A body removed entirely.
-	m := mustParse(t, invite)
+	m := mustParse(t, sipcorpus.Invite)
 	m.Body = nil
 	if got := string(m.Bytes()); !strings.HasSuffix(got, "Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n") {
 		t.Errorf("got %q", got)
@@ -205,13 +207,13 @@ func TestContentLengthRewrite(t *testing.T) {
 
 // TestProxyEdit is the router's request path: the one BenchmarkProxyEdit measures.
 func TestProxyEdit(t *testing.T) {
-	m := mustParse(t, register)
+	m := mustParse(t, sipcorpus.Register)
 	proxyEdit(m)
 	want := strings.NewReplacer(
 		"Route: <sip:edge.example.com;transport=ws;lr>\r\n", "",
 		"REGISTER sip:example.com SIP/2.0\r\n", "REGISTER sip:example.com SIP/2.0\r\n"+"Via: "+benchVia+"\r\n",
 		"Content-Length: 0\r\n", "Content-Length: 0\r\nRecord-Route: "+benchRR+"\r\n",
-	).Replace(register)
+	).Replace(sipcorpus.Register)
 	if got := string(m.AppendTo(nil)); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}

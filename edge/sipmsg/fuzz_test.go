@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+
+	"github.com/sipws/sipws/internal/sipcorpus"
 )
 
 func seedMessages() []string {
-	seeds := []string{listMsg, ipv6Register, lf(invite), "SIP/2.0 100\r\n\r\n", "OPTIONS sip:x SIP/2.0\r\nSubject: a\r\n \r\n\r\nx"}
+	seeds := []string{listMsg, sipcorpus.IPv6Register, lf(sipcorpus.Invite), "SIP/2.0 100\r\n\r\n", "OPTIONS sip:x SIP/2.0\r\nSubject: a\r\n \r\n\r\nx"}
 	for _, tc := range roundTripCases() {
 		seeds = append(seeds, tc.msg)
 	}
-	for _, msg := range tortureInvalid {
+	for _, msg := range sipcorpus.Invalid {
 		seeds = append(seeds, msg)
 	}
 	return seeds

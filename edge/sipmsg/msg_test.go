@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sipws/sipws/internal/sipcorpus"
 )
 
 // lf turns CRLF line ends into bare LF.
@@ -23,10 +25,10 @@ func mustParse(t testing.TB, s string) *Msg {
 // roundTripCases are messages that must come out of Parse+Bytes byte for byte.
 func roundTripCases() []struct{ name, msg string } {
 	cases := []struct{ name, msg string }{
-		{"register", register},
-		{"invite", invite},
-		{"ipv6 register (RFC 5118)", ipv6Register},
-		{"bare LF", lf(register)},
+		{"register", sipcorpus.Register},
+		{"invite", sipcorpus.Invite},
+		{"ipv6 register (RFC 5118)", sipcorpus.IPv6Register},
+		{"bare LF", lf(sipcorpus.Register)},
 		{"mixed line ends", "OPTIONS sip:x SIP/2.0\nCall-ID: a\r\nCSeq: 1 OPTIONS\nl: 0\r\n\n"},
 		{"lower-case version", "OPTIONS sip:x sip/2.0\r\nContent-Length: 0\r\n\r\n"},
 		{"no reason phrase, no SP", "SIP/2.0 100\r\nContent-Length: 0\r\n\r\n"},
@@ -36,14 +38,14 @@ func roundTripCases() []struct{ name, msg string } {
 		{"folded Content-Length", "OPTIONS sip:x SIP/2.0\r\nContent-Length:\r\n 5\r\n\r\nhello"},
 		{"whitespace-only continuation", "OPTIONS sip:x SIP/2.0\r\nSubject: a\r\n \r\nl: 0\r\n\r\n"},
 		// Valid syntax, invalid semantics (RFC 4475 §3.3): a proxy relays them.
-		{"bext01", tortureInvalid["bext01"]},
-		{"unksm2", tortureInvalid["unksm2"]},
-		{"escruri", tortureInvalid["escruri"]},
-		{"regescrt", tortureInvalid["regescrt"]},
+		{"bext01", sipcorpus.Invalid["bext01"]},
+		{"unksm2", sipcorpus.Invalid["unksm2"]},
+		{"escruri", sipcorpus.Invalid["escruri"]},
+		{"regescrt", sipcorpus.Invalid["regescrt"]},
 	}
-	for _, tc := range tortureValid {
-		if tc.name != "dblreq" { // two messages in one: refused, see TestParseErrors
-			cases = append(cases, tc)
+	for _, tc := range sipcorpus.Valid {
+		if tc.Name != "dblreq" { // two messages in one: refused, see TestParseErrors
+			cases = append(cases, struct{ name, msg string }{tc.Name, tc.Text})
 		}
 	}
 	return cases
@@ -81,23 +83,23 @@ func TestRoundTripAddsContentLength(t *testing.T) {
 }
 
 func TestParseFields(t *testing.T) {
-	m := mustParse(t, invite)
-	if !m.Request || m.Method != "INVITE" || m.RequestURI != "sip:bob@example.com" || string(m.Body) != sdp {
+	m := mustParse(t, sipcorpus.Invite)
+	if !m.Request || m.Method != "INVITE" || m.RequestURI != "sip:bob@example.com" || string(m.Body) != sipcorpus.SDP {
 		t.Fatalf("request fields: %+v", m)
 	}
 	if len(m.Headers) != 12 {
 		t.Fatalf("%d headers", len(m.Headers))
 	}
 
-	m = mustParse(t, tortureValid[11].msg) // unreason
+	m = mustParse(t, sipcorpus.Valid[11].Text) // unreason
 	if m.Request || m.StatusCode != 200 || !strings.HasPrefix(m.Reason, "= 2**3 * 5**2 \xD0\xBD\xD0\xBE") {
 		t.Fatalf("response fields: %+v", m)
 	}
-	m = mustParse(t, tortureValid[12].msg) // noreason
+	m = mustParse(t, sipcorpus.Valid[12].Text) // noreason
 	if m.StatusCode != 100 || m.Reason != "" {
 		t.Fatalf("noreason: %d %q", m.StatusCode, m.Reason)
 	}
-	m = mustParse(t, tortureValid[1].msg) // intmeth
+	m = mustParse(t, sipcorpus.Valid[1].Text) // intmeth
 	if m.Method != "!interesting-Method0123456789_*+`.%indeed'~" ||
 		!strings.HasPrefix(m.RequestURI, "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has") {
 		t.Fatalf("intmeth: %q %q", m.Method, m.RequestURI)
@@ -109,7 +111,7 @@ func TestParseFields(t *testing.T) {
 
 // TestWsinv checks unfolding and compact forms on RFC 4475 §3.1.1.1.
 func TestWsinv(t *testing.T) {
-	m := mustParse(t, tortureValid[0].msg)
+	m := mustParse(t, sipcorpus.Valid[0].Text)
 	for _, tc := range []struct{ name, want string }{
 		{"To", "sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n"},
 		{"From", "\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com> ; tag = 98asjd8"},
@@ -168,9 +170,9 @@ func TestWsinv(t *testing.T) {
 
 func TestLongreq(t *testing.T) {
 	var msg string
-	for _, tc := range tortureValid {
-		if tc.name == "longreq" {
-			msg = tc.msg
+	for _, tc := range sipcorpus.Valid {
+		if tc.Name == "longreq" {
+			msg = tc.Text
 		}
 	}
 	m := mustParse(t, msg)
@@ -193,9 +195,9 @@ func TestLongreq(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	dblreq := ""
-	for _, tc := range tortureValid {
-		if tc.name == "dblreq" {
-			dblreq = tc.msg
+	for _, tc := range sipcorpus.Valid {
+		if tc.Name == "dblreq" {
+			dblreq = tc.Text
 		}
 	}
 	for _, tc := range []struct {
@@ -233,14 +235,14 @@ func TestParseErrors(t *testing.T) {
 		{"Content-Length huge", "OPTIONS sip:x SIP/2.0\r\nContent-Length: 99999999999999999999\r\n\r\n", ErrContentLength},
 		// RFC 4475 §3.1.2: invalid at the message level.
 		{"dblreq", dblreq, ErrContentLength}, // on WebSocket one message is one frame (RFC 7118 §5.1)
-		{"badvers", tortureInvalid["badvers"], ErrVersion},
-		{"bigcode", tortureInvalid["bigcode"], ErrStartLine},
-		{"clerr", tortureInvalid["clerr"], ErrContentLength},
-		{"ncl", tortureInvalid["ncl"], ErrContentLength},
-		{"mcl01", tortureInvalid["mcl01"], ErrContentLength},
-		{"lwsruri", tortureInvalid["lwsruri"], ErrStartLine},
-		{"lwsstart", tortureInvalid["lwsstart"], ErrStartLine},
-		{"trws", tortureInvalid["trws"], ErrStartLine},
+		{"badvers", sipcorpus.Invalid["badvers"], ErrVersion},
+		{"bigcode", sipcorpus.Invalid["bigcode"], ErrStartLine},
+		{"clerr", sipcorpus.Invalid["clerr"], ErrContentLength},
+		{"ncl", sipcorpus.Invalid["ncl"], ErrContentLength},
+		{"mcl01", sipcorpus.Invalid["mcl01"], ErrContentLength},
+		{"lwsruri", sipcorpus.Invalid["lwsruri"], ErrStartLine},
+		{"lwsstart", sipcorpus.Invalid["lwsstart"], ErrStartLine},
+		{"trws", sipcorpus.Invalid["trws"], ErrStartLine},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Parse([]byte(tc.msg))
@@ -291,7 +293,7 @@ func TestTortureSemantics(t *testing.T) {
 		{"inv2543", func(m *Msg) error { return firstErr(m, "Via", via) }, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mustParse(t, tortureInvalid[tc.name])
+			m := mustParse(t, sipcorpus.Invalid[tc.name])
 			if err := tc.check(m); !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
 				t.Fatalf("got %v, want %v", err, tc.err)
 			}
@@ -299,7 +301,7 @@ func TestTortureSemantics(t *testing.T) {
 	}
 	// Every RFC 4475 message is either refused by Parse or relayed byte for byte, but
 	// for the Content-Length added where there was none (inv2543).
-	for name, msg := range tortureInvalid {
+	for name, msg := range sipcorpus.Invalid {
 		m, err := Parse([]byte(msg))
 		if err != nil {
 			continue
@@ -441,7 +443,7 @@ func TestCSeqMaxForwards(t *testing.T) {
 			t.Errorf("MaxForwards(%q) = %d %v %v", tc.mf, n, present, err)
 		}
 	}
-	if id := mustParse(t, tortureValid[2].msg).CallID(); id != "esc01.239409asdfakjkn23onasd0-3234" {
+	if id := mustParse(t, sipcorpus.Valid[2].Text).CallID(); id != "esc01.239409asdfakjkn23onasd0-3234" {
 		t.Errorf("CallID (compact i) = %q", id)
 	}
 }
@@ -449,7 +451,7 @@ func TestCSeqMaxForwards(t *testing.T) {
 func TestParseIntoReuse(t *testing.T) {
 	var m Msg
 	for i := 0; i < 3; i++ {
-		for _, s := range []string{invite, register, tortureValid[0].msg} {
+		for _, s := range []string{sipcorpus.Invite, sipcorpus.Register, sipcorpus.Valid[0].Text} {
 			if err := ParseInto(&m, []byte(s)); err != nil {
 				t.Fatal(err)
 			}
@@ -465,7 +467,7 @@ func TestParseIntoReuse(t *testing.T) {
 
 // TestDirectEdits: changing Header fields or start-line fields directly is honoured.
 func TestDirectEdits(t *testing.T) {
-	m := mustParse(t, register)
+	m := mustParse(t, sipcorpus.Register)
 	m.Headers[2].Value = "<sip:other.example.com;lr>" // Route
 	m.Headers[1].Name = "max-forwards"
 	m.RequestURI = "sip:registrar.example.com"
@@ -473,7 +475,7 @@ func TestDirectEdits(t *testing.T) {
 	want := strings.NewReplacer(
 		"REGISTER sip:example.com SIP/2.0", "REGISTER sip:registrar.example.com SIP/2.0",
 		"Route: <sip:edge.example.com;transport=ws;lr>", "Route: <sip:other.example.com;lr>",
-		"Max-Forwards: 69", "max-forwards: 69").Replace(register)
+		"Max-Forwards: 69", "max-forwards: 69").Replace(sipcorpus.Register)
 	if got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipws/sipws/edge/sipmsg"
+	"github.com/sipws/sipws/internal/sipcorpus"
 )
 
 // The router's request path on both parsers: parse, pop the top Route, prepend a Via,
@@ -19,8 +20,8 @@ const (
 )
 
 var benchMsgs = []struct{ name, msg string }{
-	{"REGISTER", register},
-	{"INVITE-SDP", invite},
+	{"REGISTER", sipcorpus.Register},
+	{"INVITE-SDP", sipcorpus.Invite},
 }
 
 func sipmsgEdit(m *sipmsg.Msg) {
@@ -143,13 +144,13 @@ func TestSameEdit(t *testing.T) {
 // syntactically valid RFC 4475 message byte for byte and refuses the malformed ones.
 func TestTortureRelay(t *testing.T) {
 	for _, tc := range tortureRelay {
-		if r := viaSipmsg(tc.msg); !r.intact {
-			t.Errorf("%s: %v", tc.name, r)
+		if r := viaSipmsg(tc.Text); !r.intact {
+			t.Errorf("%s: %v", tc.Name, r)
 		}
 	}
 	for _, tc := range tortureReject {
-		if r := viaSipmsg(tc.msg); r.ok {
-			t.Errorf("%s: accepted", tc.name)
+		if r := viaSipmsg(tc.Text); r.ok {
+			t.Errorf("%s: accepted", tc.Name)
 		}
 	}
 }

@@ -51,10 +51,10 @@ func main() {
 	w := tabwriter.NewWriter(os.Stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(w, "RFC 4475 message\texpected\tedge/sipmsg\tsipgo/sip")
 	for _, tc := range tortureRelay {
-		fmt.Fprintf(w, "%s\trelay intact\t%v\t%v\n", tc.name, viaSipmsg(tc.msg), viaSipgo(tc.msg))
+		fmt.Fprintf(w, "%s\trelay intact\t%v\t%v\n", tc.Name, viaSipmsg(tc.Text), viaSipgo(tc.Text))
 	}
 	for _, tc := range tortureReject {
-		fmt.Fprintf(w, "%s\trefuse\t%v\t%v\n", tc.name, viaSipmsg(tc.msg), viaSipgo(tc.msg))
+		fmt.Fprintf(w, "%s\trefuse\t%v\t%v\n", tc.Name, viaSipmsg(tc.Text), viaSipgo(tc.Text))
 	}
 	w.Flush()
 }

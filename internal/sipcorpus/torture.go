@@ -1,10 +1,11 @@
-package sipmsg
+package sipcorpus
 
-// RFC 4475 torture messages, byte for byte as in the RFC's encoded archive
-// (§3.1.1 valid, §3.1.2 and §3.3 invalid), generated from the .dat files. baddn gets the
-// empty line that ends its header section in the RFC but is missing from the archive.
+// RFC 4475 torture messages, byte for byte as in the RFC's encoded archive, generated
+// from its .dat files. baddn gets the empty line that ends its header section in the RFC
+// but is missing from the archive.
 
-var tortureValid = []struct{ name, msg string }{
+// Valid are the RFC 4475 §3.1.1 valid messages, in the RFC's order.
+var Valid = []Msg{
 	{"wsinv", "" +
 		"INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0\r\n" +
 		"TO :\r\n" +
@@ -285,7 +286,9 @@ var tortureValid = []struct{ name, msg string }{
 		"\r\n"},
 }
 
-var tortureInvalid = map[string]string{
+// Invalid are the RFC 4475 §3.1.2, §3.3 and §3.4 messages, by name: malformed, or
+// well-formed but semantically invalid, or exercising backward compatibility.
+var Invalid = map[string]string{
 	"badaspec": "" +
 		"OPTIONS sip:user@example.org SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP host4.example.com:5060;branch=z9hG4bKkdju43234\r\n" +

@@ -1,11 +1,9 @@
-package sipmsg
+package sipcorpus
 
 import "strconv"
 
-// Messages shared by tests, fuzz seeds and benchmarks.
-
-// register is a typical JsSIP REGISTER (Outbound, RFC 5626), about 600 bytes.
-const register = "REGISTER sip:example.com SIP/2.0\r\n" +
+// Register is a typical JsSIP REGISTER (Outbound, RFC 5626), about 600 bytes.
+const Register = "REGISTER sip:example.com SIP/2.0\r\n" +
 	"Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK6ppk4bn2;keep\r\n" +
 	"Max-Forwards: 69\r\n" +
 	"Route: <sip:edge.example.com;transport=ws;lr>\r\n" +
@@ -21,7 +19,8 @@ const register = "REGISTER sip:example.com SIP/2.0\r\n" +
 	"Content-Length: 0\r\n" +
 	"\r\n"
 
-const sdp = "v=0\r\n" +
+// SDP is a WebRTC audio offer, the body of Invite.
+const SDP = "v=0\r\n" +
 	"o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n" +
 	"s=-\r\n" +
 	"t=0 0\r\n" +
@@ -45,8 +44,8 @@ const sdp = "v=0\r\n" +
 	"a=rtpmap:8 PCMA/8000\r\n" +
 	"a=rtpmap:126 telephone-event/8000\r\n"
 
-// invite is a WebRTC INVITE with SDP, about 1.2 KB.
-var invite = "INVITE sip:bob@example.com SIP/2.0\r\n" +
+// Invite is a WebRTC INVITE with SDP, about 1.2 KB.
+var Invite = "INVITE sip:bob@example.com SIP/2.0\r\n" +
 	"Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK9hd1e0v\r\n" +
 	"Max-Forwards: 69\r\n" +
 	"Route: <sip:edge.example.com;transport=ws;lr>\r\n" +
@@ -58,11 +57,11 @@ var invite = "INVITE sip:bob@example.com SIP/2.0\r\n" +
 	"Allow: INVITE,ACK,CANCEL,BYE,UPDATE,MESSAGE,OPTIONS,REFER,INFO,NOTIFY\r\n" +
 	"Supported: ice,replaces,outbound\r\n" +
 	"Content-Type: application/sdp\r\n" +
-	"Content-Length: " + strconv.Itoa(len(sdp)) + "\r\n" +
-	"\r\n" + sdp
+	"Content-Length: " + strconv.Itoa(len(SDP)) + "\r\n" +
+	"\r\n" + SDP
 
-// RFC 5118 §4.1: a REGISTER with IPv6 addresses.
-const ipv6Register = "REGISTER sip:[2001:db8::10] SIP/2.0\r\n" +
+// IPv6Register is RFC 5118 §4.1: a REGISTER with IPv6 addresses.
+const IPv6Register = "REGISTER sip:[2001:db8::10] SIP/2.0\r\n" +
 	"To: sip:user@example.com\r\n" +
 	"From: sip:user@example.com;tag=81x2\r\n" +
 	"Via: SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bKas3-111\r\n" +
