@@ -18,7 +18,7 @@ import (
 	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/flow"
 	"github.com/sipws/sipws/edge/siptransport"
-	"github.com/sipws/sipws/internal/sipcorpus"
+	"github.com/sipws/sipws/edge/sipcorpus"
 )
 
 // fuzzRouter is a started router with a NATS connection, one TCP upstream that reads and

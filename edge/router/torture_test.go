@@ -9,7 +9,7 @@ import (
 
 	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/sipmsg"
-	"github.com/sipws/sipws/internal/sipcorpus"
+	"github.com/sipws/sipws/edge/sipcorpus"
 )
 
 // tortureExpect is what a client's RFC 4475 message may lead to.

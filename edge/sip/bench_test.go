@@ -3,7 +3,7 @@ package sip
 import (
 	"testing"
 
-	"github.com/sipws/sipws/internal/sipcorpus"
+	"github.com/sipws/sipws/edge/sipcorpus"
 )
 
 func BenchmarkCheck(b *testing.B) {

@@ -3,7 +3,7 @@ package sipmsg
 import (
 	"testing"
 
-	"github.com/sipws/sipws/internal/sipcorpus"
+	"github.com/sipws/sipws/edge/sipcorpus"
 )
 
 const (

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sipws/sipws/internal/sipcorpus"
+	"github.com/sipws/sipws/edge/sipcorpus"
 )
 
 const editHead = "INVITE sip:bob@example.com SIP/2.0\r\n"

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/sipws/sipws/internal/sipcorpus"
+	"github.com/sipws/sipws/edge/sipcorpus"
 )
 
 func seedMessages() []string {

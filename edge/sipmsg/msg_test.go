@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sipws/sipws/internal/sipcorpus"
+	"github.com/sipws/sipws/edge/sipcorpus"
 )
 
 // lf turns CRLF line ends into bare LF.

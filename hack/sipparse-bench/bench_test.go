@@ -7,7 +7,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipws/sipws/edge/sipmsg"
-	"github.com/sipws/sipws/internal/sipcorpus"
+	"github.com/sipws/sipws/edge/sipcorpus"
 )
 
 // The router's request path on both parsers: parse, pop the top Route, prepend a Via,

@@ -1,6 +1,6 @@
 package main
 
-import "github.com/sipws/sipws/internal/sipcorpus"
+import "github.com/sipws/sipws/edge/sipcorpus"
 
 // RFC 4475 torture messages, from internal/sipcorpus.
 
