@@ -17,8 +17,8 @@ import (
 
 	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/flow"
-	"github.com/sipws/sipws/edge/siptransport"
 	"github.com/sipws/sipws/edge/sipcorpus"
+	"github.com/sipws/sipws/edge/siptransport"
 )
 
 // fuzzRouter is a started router with a NATS connection, one TCP upstream that reads and

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/sipws/sipws/edge/config"
-	"github.com/sipws/sipws/edge/sipmsg"
 	"github.com/sipws/sipws/edge/sipcorpus"
+	"github.com/sipws/sipws/edge/sipmsg"
 )
 
 // tortureExpect is what a client's RFC 4475 message may lead to.

@@ -6,8 +6,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/sipws/sipws/edge/sipmsg"
 	"github.com/sipws/sipws/edge/sipcorpus"
+	"github.com/sipws/sipws/edge/sipmsg"
 )
 
 // The router's request path on both parsers: parse, pop the top Route, prepend a Via,
