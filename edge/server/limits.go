@@ -30,8 +30,12 @@ func (l *ipLimits) admit(ip netip.Addr, maxConns int, rate float64, burst int, n
 		st = &ipState{tokens: float64(burst), last: now}
 		l.m[ip] = st
 	}
-	st.tokens = min(float64(burst), st.tokens+now.Sub(st.last).Seconds()*rate)
-	st.last = now
+	// Handshakes reach this lock in any order: time only moves forward here, or a late
+	// caller with an earlier clock reading would drain the bucket.
+	if el := now.Sub(st.last); el > 0 {
+		st.tokens = min(float64(burst), st.tokens+el.Seconds()*rate)
+		st.last = now
+	}
 	if st.tokens < 1 {
 		return hsIPRate
 	}
