@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// runReport reads result lines (files, or stdin) and prints a markdown table with one column
+// per system: the closed-loop peak, the open loop at half of it, the direct-UDP baseline at the
+// same rate and the latency the relay adds over it. The "direct" system's peak is the UDP
+// server's own capacity.
+func runReport(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	serverName := fs.String("server-cpu", "server", "name of the -cpu entry that is the relay under test")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var in []io.Reader
+	for _, name := range fs.Args() {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = append(in, f)
+	}
+	if len(in) == 0 {
+		in = append(in, os.Stdin)
+	}
+	type sys struct{ peak, half, base *Result }
+	systems := map[string]*sys{}
+	var order []string
+	get := func(name string) *sys {
+		s := systems[name]
+		if s == nil {
+			s = &sys{}
+			systems[name] = s
+			order = append(order, name)
+		}
+		return s
+	}
+	for _, r := range in {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if !strings.HasPrefix(line, "{") {
+				continue
+			}
+			var res Result
+			if err := json.Unmarshal([]byte(line), &res); err != nil {
+				return fmt.Errorf("bad result line %q: %w", line, err)
+			}
+			if res.Test != "relay" {
+				continue
+			}
+			// With several rounds, the least disturbed run counts: the highest peak, the
+			// lowest p99 in the open loops.
+			lowerP99 := func(old *Result) bool { return old == nil || res.P99ms < old.P99ms }
+			switch res.Phase {
+			case "peak":
+				if s := get(res.System); s.peak == nil || res.PerSecond > s.peak.PerSecond {
+					s.peak = &res
+				}
+			case "half":
+				if s := get(res.System); lowerP99(s.half) {
+					s.half = &res
+				}
+			case "baseline":
+				if res.For == "" {
+					break
+				}
+				if s := get(res.For); lowerP99(s.base) {
+					s.base = &res
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return err
+		}
+	}
+	if len(order) == 0 {
+		return fmt.Errorf("no results")
+	}
+	// "direct" (the UDP server alone) goes last.
+	for i, n := range order {
+		if n == "direct" && i != len(order)-1 {
+			order = append(append(order[:i:i], order[i+1:]...), n)
+			break
+		}
+	}
+
+	dash := "–"
+	f0 := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	f2 := func(v float64) string { return fmt.Sprintf("%.2f", v) }
+	lat := func(r *Result) string {
+		if r == nil {
+			return dash
+		}
+		return fmt.Sprintf("%.2f / %.2f / %.2f", r.P50ms, r.P99ms, r.P999ms)
+	}
+	server := func(r *Result) float64 {
+		if r == nil || r.CPU == nil {
+			return 0
+		}
+		if v, ok := r.CPU[*serverName]; ok {
+			return v
+		}
+		return r.CPU["sipp"] // the direct runs: the UDP server is the system
+	}
+	cell := func(r *Result, f func(*Result) string) string {
+		if r == nil {
+			return dash
+		}
+		return f(r)
+	}
+	rows := []struct {
+		name string
+		f    func(s *sys) string
+	}{
+		{"**peak** (closed loop): REGISTER → 200 per s", func(s *sys) string {
+			return cell(s.peak, func(r *Result) string { return "**" + f0(r.PerSecond) + "**" })
+		}},
+		{"latency at peak p50 / p99 / p99.9 (ms)", func(s *sys) string { return lat(s.peak) }},
+		{"lost / non-200 at peak", func(s *sys) string {
+			return cell(s.peak, func(r *Result) string { return fmt.Sprintf("%d / %d", r.Lost, r.Failures) })
+		}},
+		{"relay CPU at peak (cores)", func(s *sys) string { return cell(s.peak, func(r *Result) string { return f2(server(r)) }) }},
+		{"relay CPU per transaction at peak (µs)", func(s *sys) string {
+			return cell(s.peak, func(r *Result) string { return perTx(server(r), r.PerSecond) })
+		}},
+		{"sipp (UAS) / load client / other processes CPU at peak (cores)", func(s *sys) string {
+			return cell(s.peak, func(r *Result) string {
+				return fmt.Sprintf("%s / %s / %s", f2(r.CPU["sipp"]), f2(r.ClientCores), f2(r.OtherCores))
+			})
+		}},
+		{"**half peak** (open loop): offered / answered per s", func(s *sys) string {
+			return cell(s.half, func(r *Result) string { return f0(r.TargetRate) + " / " + f0(r.PerSecond) })
+		}},
+		{"latency at half peak p50 / p99 / p99.9 (ms)", func(s *sys) string {
+			return cell(s.half, func(r *Result) string { return "**" + lat(r) + "**" })
+		}},
+		{"direct UDP to sipp at the same rate p50 / p99 / p99.9 (ms)", func(s *sys) string { return lat(s.base) }},
+		{"**added** p50 / p99 at half peak (ms)", func(s *sys) string {
+			if s.half == nil || s.base == nil {
+				return dash
+			}
+			return fmt.Sprintf("**%.2f / %.2f**", s.half.P50ms-s.base.P50ms, s.half.P99ms-s.base.P99ms)
+		}},
+		{"p99 of the median second at half peak: relay / direct / **added** (ms)", func(s *sys) string {
+			if s.half == nil || s.base == nil {
+				return dash
+			}
+			return fmt.Sprintf("%.2f / %.2f / **%.2f**", s.half.P99SecMedianMs, s.base.P99SecMedianMs,
+				s.half.P99SecMedianMs-s.base.P99SecMedianMs)
+		}},
+		{"lost / non-200 at half peak", func(s *sys) string {
+			return cell(s.half, func(r *Result) string { return fmt.Sprintf("%d / %d", r.Lost, r.Failures) })
+		}},
+		{"relay CPU at half peak (cores)", func(s *sys) string { return cell(s.half, func(r *Result) string { return f2(server(r)) }) }},
+		{"relay CPU per transaction at half peak (µs)", func(s *sys) string {
+			return cell(s.half, func(r *Result) string { return perTx(server(r), r.PerSecond) })
+		}},
+		{"load client / other processes CPU at half peak (cores)", func(s *sys) string {
+			return cell(s.half, func(r *Result) string { return f2(r.ClientCores) + " / " + f2(r.OtherCores) })
+		}},
+		{"sends > 1 ms behind schedule at half peak", func(s *sys) string {
+			return cell(s.half, func(r *Result) string {
+				return fmt.Sprintf("%.1f%%", 100*float64(r.Late)/max(1, float64(r.Sent)))
+			})
+		}},
+	}
+	fmt.Print("| |")
+	for _, n := range order {
+		fmt.Printf(" %s |", label(n))
+	}
+	fmt.Print("\n| --- |")
+	for range order {
+		fmt.Print(" --- |")
+	}
+	fmt.Println()
+	for _, row := range rows {
+		fmt.Printf("| %s |", row.name)
+		for _, n := range order {
+			fmt.Printf(" %s |", row.f(systems[n]))
+		}
+		fmt.Println()
+	}
+	return nil
+}
+
+func perTx(cores, perSecond float64) string {
+	if perSecond <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", cores/perSecond*1e6)
+}
+
+func label(system string) string {
+	switch system {
+	case "sipws":
+		return "sipws local (WS → edge → NATS → router → UDP)"
+	case "kamailio":
+		return "Kamailio 5.6 WS → UDP, t_relay (tm)"
+	case "kamailio-stateless":
+		return "Kamailio 5.6 WS → UDP, forward (stateless)"
+	case "direct":
+		return "sipp alone (UDP, no relay)"
+	}
+	return system
+}
