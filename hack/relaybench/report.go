@@ -32,7 +32,10 @@ func runReport(args []string) error {
 	if len(in) == 0 {
 		in = append(in, os.Stdin)
 	}
-	type sys struct{ peak, half, base *Result }
+	type sys struct {
+		peak, half, base *Result
+		peaks, halfP99s  []float64 // every round, in order
+	}
 	systems := map[string]*sys{}
 	var order []string
 	get := func(name string) *sys {
@@ -64,11 +67,15 @@ func runReport(args []string) error {
 			lowerP99 := func(old *Result) bool { return old == nil || res.P99ms < old.P99ms }
 			switch res.Phase {
 			case "peak":
-				if s := get(res.System); s.peak == nil || res.PerSecond > s.peak.PerSecond {
+				s := get(res.System)
+				s.peaks = append(s.peaks, res.PerSecond)
+				if s.peak == nil || res.PerSecond > s.peak.PerSecond {
 					s.peak = &res
 				}
 			case "half":
-				if s := get(res.System); lowerP99(s.half) {
+				s := get(res.System)
+				s.halfP99s = append(s.halfP99s, res.P99ms)
+				if lowerP99(s.half) {
 					s.half = &res
 				}
 			case "baseline":
@@ -139,6 +146,9 @@ func runReport(args []string) error {
 				return fmt.Sprintf("%s / %s / %s", f2(r.CPU["sipp"]), f2(r.ClientCores), f2(r.OtherCores))
 			})
 		}},
+		{"whole machine busy at peak (cores)", func(s *sys) string {
+			return cell(s.peak, func(r *Result) string { return f2(r.BusyCores) })
+		}},
 		{"**half peak** (open loop): offered / answered per s", func(s *sys) string {
 			return cell(s.half, func(r *Result) string { return f0(r.TargetRate) + " / " + f0(r.PerSecond) })
 		}},
@@ -174,6 +184,35 @@ func runReport(args []string) error {
 				return fmt.Sprintf("%.1f%%", 100*float64(r.Late)/max(1, float64(r.Sent)))
 			})
 		}},
+	}
+	list := func(vs []float64, format string) string {
+		if len(vs) == 0 {
+			return dash
+		}
+		parts := make([]string, len(vs))
+		for i, v := range vs {
+			parts[i] = fmt.Sprintf(format, v)
+		}
+		return strings.Join(parts, ", ")
+	}
+	var rounds bool
+	for _, n := range order {
+		rounds = rounds || len(systems[n].peaks) > 1 || len(systems[n].halfP99s) > 1
+	}
+	if rounds {
+		rows = append(rows[:1], append([]struct {
+			name string
+			f    func(s *sys) string
+		}{{"peak of every round (per s)", func(s *sys) string { return list(s.peaks, "%.0f") }}}, rows[1:]...)...)
+		for i, row := range rows {
+			if strings.HasPrefix(row.name, "latency at half peak") {
+				rows = append(rows[:i+1], append([]struct {
+					name string
+					f    func(s *sys) string
+				}{{"p99 at half peak of every round (ms)", func(s *sys) string { return list(s.halfP99s, "%.2f") }}}, rows[i+1:]...)...)
+				break
+			}
+		}
 	}
 	fmt.Print("| |")
 	for _, n := range order {
