@@ -79,27 +79,14 @@ func runEdge(args []string, local bool) error {
 	if local {
 		name, defConfig = "local", "config/local/sipws.yaml"
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	cfgPath := fs.String("config", defConfig, "configuration file (YAML)")
+	fs, common := newFlags(name, defConfig)
 	natsAddr := fs.String("nats-listen", "127.0.0.1:0", "local mode: address of the embedded NATS server")
 	upstreamURI := fs.String("upstream", "", "local mode: send every client request to this SIP URI (e.g. sip:127.0.0.1:5060)")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log, err := newLogger(*logLevel, *logFormat)
+	log, cfg, err := common.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	slog.SetDefault(log)
-	if *cfgPath == "" {
-		return errors.New("--config is required")
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return err
-	}
+	cfgPath := &common.config
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -194,25 +181,12 @@ func loadKeys(cfg *config.Config, local bool) (*flow.Keyring, error) {
 
 // runRouter runs `sipws router`: the SIP side, with its own admin endpoint.
 func runRouter(args []string) error {
-	fs := flag.NewFlagSet("router", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (YAML)")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log, err := newLogger(*logLevel, *logFormat)
+	fs, common := newFlags("router", "")
+	log, cfg, err := common.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	slog.SetDefault(log)
-	if *cfgPath == "" {
-		return errors.New("--config is required")
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return err
-	}
+	cfgPath := &common.config
 	if cfg.FlowToken.KeysFile == "" {
 		return errors.New("flowToken.keysFile is required: the router must verify the edges' flow tokens")
 	}
@@ -284,6 +258,40 @@ func ensureLocalCerts(cfg *config.Config) error {
 		}
 	}
 	return nil
+}
+
+// commonFlags are the flags every command that runs something takes.
+type commonFlags struct {
+	config, logLevel, logFormat string
+}
+
+func newFlags(name, defConfig string) (*flag.FlagSet, *commonFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c := &commonFlags{}
+	fs.StringVar(&c.config, "config", defConfig, "configuration file (YAML)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	return fs, c
+}
+
+// parse parses args, installs the logger and loads the configuration.
+func (c *commonFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, *config.Config, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(c.logLevel, c.logFormat)
+	if err != nil {
+		return nil, nil, err
+	}
+	slog.SetDefault(log)
+	if c.config == "" {
+		return nil, nil, errors.New("--config is required")
+	}
+	cfg, err := config.Load(c.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, cfg, nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
