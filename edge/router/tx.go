@@ -86,17 +86,6 @@ func (t *txTable) stopAll() {
 	})
 }
 
-func (t *txTable) len() int {
-	n := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
-}
-
 // tx is a transaction the router keeps state for.
 //
 // Client transactions (router → upstream) exist to retransmit over UDP (the WebSocket client

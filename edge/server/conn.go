@@ -85,11 +85,10 @@ type scratch struct {
 	raw   []byte
 	plain []byte
 	in    []byte
-	out   []byte
 }
 
 func newScratch() *scratch {
-	return &scratch{raw: make([]byte, 64<<10), plain: make([]byte, 0, 64<<10), in: make([]byte, 0, 32<<10), out: make([]byte, 0, 4<<10)}
+	return &scratch{raw: make([]byte, 64<<10), plain: make([]byte, 0, 64<<10), in: make([]byte, 0, 32<<10)}
 }
 
 // requestClose asks the reader to close the flow with code and reason. The first request wins.

@@ -164,8 +164,6 @@ func (l *listener) release(ip netip.Addr) {
 
 // hsState collects what the upgrade callbacks saw.
 type hsState struct {
-	l      *listener
-	lc     *config.Listener
 	sawSIP bool
 	origin string
 	refuse string // admission refusal decided before the request was read
@@ -189,7 +187,7 @@ func (l *listener) handshake(nc net.Conn) {
 	ap, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
 	ip := ap.Addr().Unmap()
 
-	st := &hsState{l: l, lc: lc}
+	st := &hsState{}
 	admitted := false
 	switch {
 	case l.srv.draining.Load():
