@@ -7,6 +7,12 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 CONFIG ?= config/local/sipws.yaml
 FUZZTIME ?= 30s
 CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sipws
+# Pinned code generator and envtest binaries, built from Go modules into the cache (hack/k8s).
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+CONTROLLER_GEN ?= $(CACHE_DIR)/tools/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
+K8S_VERSION ?= v1.37.2
+KUBEBUILDER_ASSETS ?= $(CACHE_DIR)/k8s-$(K8S_VERSION)
+export KUBEBUILDER_ASSETS
 
 .DEFAULT_GOAL := help
 
@@ -31,12 +37,39 @@ lint: ## gofmt and go vet.
 	$(GO) vet ./...
 
 .PHONY: verify
-verify: lint ## Lint and check that go.mod/go.sum are tidy.
+verify: lint verify-generated ## Lint, check that generated code is current and go.mod/go.sum are tidy.
 	@cp go.mod /tmp/sipws-go.mod.bak && cp go.sum /tmp/sipws-go.sum.bak; \
 	$(GO) mod tidy; \
 	if ! git diff --quiet -- go.mod go.sum; then \
 	  echo "go.mod/go.sum are not tidy: run go mod tidy"; git --no-pager diff -- go.mod go.sum; \
 	  cp /tmp/sipws-go.mod.bak go.mod; cp /tmp/sipws-go.sum.bak go.sum; exit 1; fi
+
+##@ Code generation
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN) ## Build the pinned controller-gen into the cache.
+$(CONTROLLER_GEN):
+	GOBIN=$(dir $(CONTROLLER_GEN)) GOFLAGS= $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code for api/.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRD (config/crd/bases) and the controller's RBAC (config/rbac/role.yaml).
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	@if compgen -G 'controllers/*.go' >/dev/null; then \
+	  echo '$(CONTROLLER_GEN) rbac:roleName=sipws-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac'; \
+	  $(CONTROLLER_GEN) rbac:roleName=sipws-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac; \
+	else echo "no controllers/ yet: config/rbac/role.yaml left as is"; fi
+
+.PHONY: verify-generated
+verify-generated: $(CONTROLLER_GEN) ## Fail when deepcopy, CRD or RBAC files are stale (they are regenerated).
+	@snap=$$(mktemp -d); trap 'rm -rf "$$snap"' EXIT; \
+	gen="api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac"; \
+	for f in $$gen; do [ -e "$$f" ] && mkdir -p "$$snap/$$(dirname $$f)" && cp -r "$$f" "$$snap/$$f"; done; \
+	$(MAKE) --no-print-directory -s generate manifests >/dev/null || exit 1; \
+	stale=0; for f in $$gen; do diff -ruN "$$snap/$$f" "$$f" || stale=1; done; \
+	if [ $$stale = 1 ]; then echo "generated files were stale (now regenerated): run make generate manifests and commit"; exit 1; fi
 
 ##@ Tests
 .PHONY: deps
@@ -44,9 +77,13 @@ deps: ## Install the Debian packages tests need (only those missing).
 	bash hack/install-deps.sh
 
 .PHONY: test
-test: deps verify build ## Everything CI runs: lint, unit and integration tests with -race, interop with real peers.
+test: deps verify build envtest-bins ## Everything CI runs: lint, unit and integration tests with -race, envtest, interop with real peers.
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory interop
+
+.PHONY: envtest-bins
+envtest-bins: ## Build kube-apiserver and etcd for envtest into $$KUBEBUILDER_ASSETS (cached; cold: minutes each).
+	K8S_BIN_DIR=$(KUBEBUILDER_ASSETS) bash hack/k8s/build-bins.sh kube-apiserver etcd
 
 .PHONY: interop
 interop: build ## Real peers: JsSIP + SIP.js through sipws local to Kamailio (udp and tcp upstream, ws and wss).
