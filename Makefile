@@ -61,11 +61,12 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD (config/crd/bases) and the cont
 	  echo '$(CONTROLLER_GEN) rbac:roleName=sipws-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac'; \
 	  $(CONTROLLER_GEN) rbac:roleName=sipws-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac; \
 	else echo "no controllers/ yet: config/rbac/role.yaml left as is"; fi
+	@$(MAKE) --no-print-directory chart-sync
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when deepcopy, CRD or RBAC files are stale (they are regenerated).
 	@snap=$$(mktemp -d); trap 'rm -rf "$$snap"' EXIT; \
-	gen="api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac"; \
+	gen="api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac charts/sipws/crds charts/sipws/files/role.yaml"; \
 	for f in $$gen; do [ -e "$$f" ] && mkdir -p "$$snap/$$(dirname $$f)" && cp -r "$$f" "$$snap/$$f"; done; \
 	$(MAKE) --no-print-directory -s generate manifests >/dev/null || exit 1; \
 	stale=0; for f in $$gen; do diff -ruN "$$snap/$$f" "$$f" || stale=1; done; \
@@ -77,7 +78,7 @@ deps: ## Install the Debian packages tests need (only those missing).
 	bash hack/install-deps.sh
 
 .PHONY: test
-test: deps verify build envtest-bins ## Everything CI runs: lint, unit and integration tests with -race, envtest, interop with real peers.
+test: deps verify build envtest-bins helm ## Everything CI runs: lint, unit and integration tests with -race, envtest, interop with real peers.
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory interop
 
@@ -96,6 +97,40 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
+
+##@ Deployment
+HELM_VERSION ?= v3.22.0
+KWOK_VERSION ?= v0.8.0
+IMAGE ?= sipws:$(VERSION)
+E2E_TIMEOUT ?= 20m
+
+.PHONY: chart-sync
+chart-sync: ## Copy the generated CRD and RBAC role into charts/sipws (make manifests runs it).
+	@mkdir -p charts/sipws/crds charts/sipws/files
+	@rm -f charts/sipws/crds/*.yaml && cp config/crd/bases/*.yaml charts/sipws/crds/
+	@if [ -f config/rbac/role.yaml ]; then cp config/rbac/role.yaml charts/sipws/files/role.yaml; fi
+
+.PHONY: helm
+helm: ## Build the pinned helm into the cache (hack/e2e/tools.sh; cold: ~2 min).
+	HELM_VERSION=$(HELM_VERSION) bash hack/e2e/tools.sh helm
+
+.PHONY: kwok
+kwok: ## Build the pinned kwok and its stage configs into the cache (hack/e2e/tools.sh; cold: ~2 min).
+	KWOK_VERSION=$(KWOK_VERSION) bash hack/e2e/tools.sh kwok
+
+.PHONY: image
+image: ## Build the container image IMAGE (default sipws:<git describe>) with Docker; needs a Docker engine.
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+	  echo "make image: no Docker engine reachable here (docker info failed)."; \
+	  echo "Run it where one is, or: docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) ."; exit 1; fi
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+.PHONY: e2e
+e2e: build helm kwok ## End to end on a real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes): helm install, gateway, GC, uninstall.
+	K8S_BIN_DIR=$(KUBEBUILDER_ASSETS) bash hack/k8s/build-bins.sh kube-apiserver etcd kube-controller-manager kube-scheduler
+	SIPWS_E2E=1 SIPWS_BIN=$(CURDIR)/$(BIN)/sipws \
+	SIPWS_HELM=$(CACHE_DIR)/helm-$(HELM_VERSION)/helm SIPWS_KWOK_DIR=$(CACHE_DIR)/kwok-$(KWOK_VERSION) \
+	  $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./hack/e2e/
 
 ##@ Benchmarks
 .PHONY: bench
