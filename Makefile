@@ -35,6 +35,7 @@ lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./hack/e2e/
 
 .PHONY: verify
 verify: lint verify-generated ## Lint, check that generated code is current and go.mod/go.sum are tidy.
@@ -128,9 +129,9 @@ image: ## Build the container image IMAGE (default sipws:<git describe>) with Do
 .PHONY: e2e
 e2e: build helm kwok ## End to end on a real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes): helm install, gateway, GC, uninstall.
 	K8S_BIN_DIR=$(KUBEBUILDER_ASSETS) bash hack/k8s/build-bins.sh kube-apiserver etcd kube-controller-manager kube-scheduler
-	SIPWS_E2E=1 SIPWS_BIN=$(CURDIR)/$(BIN)/sipws \
+	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws \
 	SIPWS_HELM=$(CACHE_DIR)/helm-$(HELM_VERSION)/helm SIPWS_KWOK_DIR=$(CACHE_DIR)/kwok-$(KWOK_VERSION) \
-	  $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./hack/e2e/
+	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./hack/e2e/
 
 ##@ Benchmarks
 .PHONY: bench
