@@ -380,8 +380,78 @@ type Upstream struct {
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
 }
 
-// Registrar selects the built-in registrar. It has no options yet; write `registrar: {}`.
-type Registrar struct{}
+// Registrar is the router's built-in registrar (RFC 3261 §10) and forking proxy, with bindings
+// in a NATS JetStream key-value bucket. Every field is optional: `registrar: {}` works.
+//
+// +kubebuilder:validation:XValidation:rule="duration(self.minExpires) <= duration(self.maxExpires)",message="registrar.minExpires must not exceed maxExpires"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultExpires) || (duration(self.minExpires) <= duration(self.defaultExpires) && duration(self.defaultExpires) <= duration(self.maxExpires))",message="registrar.defaultExpires must lie between minExpires and maxExpires"
+// +kubebuilder:validation:XValidation:rule="duration(self.minExpires) >= duration('1s')",message="registrar.minExpires must be at least 1s"
+type Registrar struct {
+	// Bucket is the JetStream key-value bucket of bindings (default "sipws-<gateway>-bindings").
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	Bucket string `json:"bucket,omitempty"`
+
+	// Replicas of the bucket in a clustered NATS.
+	//
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=5
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// MinExpires: shorter registrations get 423 Interval Too Brief.
+	//
+	// +optional
+	// +kubebuilder:default="60s"
+	MinExpires Duration `json:"minExpires,omitempty"`
+
+	// MaxExpires: longer registrations are shortened.
+	//
+	// +optional
+	// +kubebuilder:default="1h"
+	MaxExpires Duration `json:"maxExpires,omitempty"`
+
+	// DefaultExpires applies when a REGISTER gives none (default 1h, at most maxExpires).
+	//
+	// +optional
+	DefaultExpires Duration `json:"defaultExpires,omitempty"`
+
+	// Auth turns digest authentication on.
+	//
+	// +optional
+	Auth *RegistrarAuth `json:"auth,omitempty"`
+}
+
+// RegistrarAuth is digest authentication (RFC 2617, RFC 7616) against a users file.
+type RegistrarAuth struct {
+	// Realm of the challenges.
+	//
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Realm string `json:"realm"`
+
+	// UsersSecretRef is a Secret key (default "users.yaml") holding YAML `users: {name: password}`.
+	//
+	// +required
+	UsersSecretRef SecretKeyReference `json:"usersSecretRef"`
+
+	// Algorithms offered, in order (default MD5 then SHA-256; MD5 first for JsSIP).
+	//
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:Enum=MD5;SHA-256
+	Algorithms []string `json:"algorithms,omitempty"`
+
+	// Requests also challenges out-of-dialog requests other than REGISTER with 407.
+	//
+	// +optional
+	Requests bool `json:"requests,omitempty"`
+}
 
 // BalancePolicy is callID, roundRobin, weighted or aor.
 //
@@ -566,6 +636,7 @@ const (
 	DefaultFlowTokenKey       = "keys.yaml"
 	DefaultNATSCredentialsKey = "nats.creds"
 	DefaultNATSCAKey          = "ca.crt"
+	DefaultRegistrarUsersKey  = "users.yaml"
 )
 
 // KeySelect returns the reference's key, or def when none is set.
