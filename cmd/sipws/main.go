@@ -1,4 +1,4 @@
-// Command sipws is the one binary of sipws: `sipws edge|local|version`.
+// Command sipws is the one binary of sipws: `sipws controller|edge|router|local|version`.
 package main
 
 import (
@@ -38,6 +38,9 @@ Usage:
                                 edge + router + embedded NATS in one process
                                 (default config/local/sipws.yaml; --upstream routes every
                                 request to one SIP server, e.g. sip:127.0.0.1:5060)
+  sipws controller [flags]      run the Kubernetes controller (SipWebSocketGateway ->
+                                Deployments, Services, HPAs, PDBs, ConfigMap, Secrets;
+                                docs/controller.md; --help lists the flags)
   sipws version                 print the version
 
 Common flags: --log-level debug|info|warn|error, --log-format text|json
@@ -56,6 +59,8 @@ func main() {
 		err = runEdge(args, true)
 	case "router":
 		err = runRouter(args)
+	case "controller":
+		err = runController(args)
 	case "version", "--version", "-v":
 		fmt.Println("sipws", version)
 	case "help", "-h", "--help":
@@ -81,7 +86,8 @@ func runEdge(args []string, local bool) error {
 	}
 	fs, common := newFlags(name, defConfig)
 	natsAddr := fs.String("nats-listen", "127.0.0.1:0", "local mode: address of the embedded NATS server")
-	upstreamURI := fs.String("upstream", "", "local mode: send every client request to this SIP URI (e.g. sip:127.0.0.1:5060)")
+	upstreamURI := fs.String("upstream", "", "local mode: send every client request to this SIP URI (e.g. sip:127.0.0.1:5060) instead of the config's routes (the built-in registrar)")
+	natsStore := fs.String("nats-store", "", "local mode: JetStream storage directory of the embedded NATS (registrar bindings; default: a temporary directory removed on exit)")
 	log, cfg, err := common.parse(fs, args)
 	if err != nil {
 		return err
@@ -94,7 +100,14 @@ func runEdge(args []string, local bool) error {
 		if err := ensureLocalCerts(cfg); err != nil {
 			return err
 		}
-		ns, err := natsembed.Start(natsembed.Options{Address: *natsAddr, Name: "sipws-local"})
+		jsDir := *natsStore
+		if jsDir == "" {
+			if jsDir, err = os.MkdirTemp("", "sipws-nats-"); err != nil {
+				return fmt.Errorf("JetStream directory: %w", err)
+			}
+			defer os.RemoveAll(jsDir)
+		}
+		ns, err := natsembed.Start(natsembed.Options{Address: *natsAddr, Name: "sipws-local", JetStreamDir: jsDir})
 		if err != nil {
 			return err
 		}

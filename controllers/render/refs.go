@@ -89,10 +89,20 @@ func SecretNames(gw *v1.SipWebSocketGateway) []string {
 	return names
 }
 
+// Problem is a reference that cannot be resolved.
+type Problem struct {
+	Ref Ref
+	// NotFound: the Secret does not exist (otherwise it lacks the key or the value is unusable).
+	NotFound bool
+	Message  string
+}
+
+func (p Problem) String() string { return p.Message }
+
 // ResolveFiles copies every referenced key out of secrets (by name) into the files of the
-// files Secret. Problems name each missing Secret or key; files is only complete when there
-// are none.
-func ResolveFiles(refs []Ref, secrets map[string]*corev1.Secret) (files map[string][]byte, problems []string) {
+// files Secret. Problems name each missing Secret (once) or key; files is only complete when
+// there are none.
+func ResolveFiles(refs []Ref, secrets map[string]*corev1.Secret) (files map[string][]byte, problems []Problem) {
 	files = make(map[string][]byte, len(refs))
 	missing := map[string]bool{}
 	for _, r := range refs {
@@ -100,13 +110,13 @@ func ResolveFiles(refs []Ref, secrets map[string]*corev1.Secret) (files map[stri
 		if !ok || s == nil {
 			if !missing[r.Secret] {
 				missing[r.Secret] = true
-				problems = append(problems, fmt.Sprintf("Secret %q (%s) not found", r.Secret, r.Field))
+				problems = append(problems, Problem{Ref: r, NotFound: true, Message: fmt.Sprintf("Secret %q (%s) not found", r.Secret, r.Field)})
 			}
 			continue
 		}
 		v, ok := s.Data[r.Key]
 		if !ok || len(v) == 0 {
-			problems = append(problems, fmt.Sprintf("Secret %q (%s) has no key %q", r.Secret, r.Field, r.Key))
+			problems = append(problems, Problem{Ref: r, Message: fmt.Sprintf("Secret %q (%s) has no key %q", r.Secret, r.Field, r.Key)})
 			continue
 		}
 		files[r.File] = v
@@ -115,4 +125,10 @@ func ResolveFiles(refs []Ref, secrets map[string]*corev1.Secret) (files map[stri
 }
 
 // ProblemsMessage joins problems into one condition message.
-func ProblemsMessage(problems []string) string { return strings.Join(problems, "; ") }
+func ProblemsMessage(problems []Problem) string {
+	s := make([]string, len(problems))
+	for i, p := range problems {
+		s[i] = p.Message
+	}
+	return strings.Join(s, "; ")
+}
