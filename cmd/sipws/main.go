@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,6 +22,7 @@ import (
 	"github.com/sipws/sipws/edge/certgen"
 	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/flow"
+	"github.com/sipws/sipws/edge/gctune"
 	"github.com/sipws/sipws/edge/natsembed"
 	"github.com/sipws/sipws/edge/router"
 	"github.com/sipws/sipws/edge/server"
@@ -86,6 +88,7 @@ func runEdge(args []string, local bool) error {
 	}
 	fs, common := newFlags(name, defConfig)
 	natsAddr := fs.String("nats-listen", "127.0.0.1:0", "local mode: address of the embedded NATS server")
+	natsInProcess := fs.Bool("nats-in-process", true, "local mode: edge and router reach the embedded NATS server in memory, not over loopback TCP (other clients still use --nats-listen)")
 	upstreamURI := fs.String("upstream", "", "local mode: send every client request to this SIP URI (e.g. sip:127.0.0.1:5060)")
 	log, cfg, err := common.parse(fs, args)
 	if err != nil {
@@ -95,6 +98,7 @@ func runEdge(args []string, local bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	var natsOpts []nats.Option
 	if local {
 		if err := ensureLocalCerts(cfg); err != nil {
 			return err
@@ -105,6 +109,9 @@ func runEdge(args []string, local bool) error {
 		}
 		defer ns.Shutdown()
 		cfg.NATS.URL = ns.ClientURL()
+		if *natsInProcess {
+			natsOpts = append(natsOpts, nats.InProcessServer(ns))
+		}
 		log.Info("embedded NATS started", "url", cfg.NATS.URL)
 		if *upstreamURI != "" {
 			cfg.Router.Routes = []config.Route{{Name: "upstream", Upstream: config.Upstream{Targets: []config.Target{{URI: *upstreamURI}}}}}
@@ -119,7 +126,7 @@ func runEdge(args []string, local bool) error {
 		return err
 	}
 
-	srv, err := server.New(cfg, server.Options{Logger: log, Keys: keys})
+	srv, err := server.New(cfg, server.Options{Logger: log, Keys: keys, NATSOptions: natsOpts})
 	if err != nil {
 		return err
 	}
@@ -128,7 +135,7 @@ func runEdge(args []string, local bool) error {
 	}
 	var rt *router.Router
 	if local {
-		rt, err = router.New(cfg, router.Options{Logger: log, Keys: keys, Registry: srv.Registry()})
+		rt, err = router.New(cfg, router.Options{Logger: log, Keys: keys, Registry: srv.Registry(), NATSOptions: natsOpts})
 		if err != nil {
 			return err
 		}
@@ -268,6 +275,7 @@ func ensureLocalCerts(cfg *config.Config) error {
 // commonFlags are the flags every command that runs something takes.
 type commonFlags struct {
 	config, logLevel, logFormat string
+	gcMinHeapMiB                uint64
 }
 
 func newFlags(name, defConfig string) (*flag.FlagSet, *commonFlags) {
@@ -276,6 +284,7 @@ func newFlags(name, defConfig string) (*flag.FlagSet, *commonFlags) {
 	fs.StringVar(&c.config, "config", defConfig, "configuration file (YAML)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.Uint64Var(&c.gcMinHeapMiB, "gc-min-heap-mib", 32, "raise GOGC while the live heap is under half this many MiB, so a small heap is not collected many times a second (0: off; GOGC in the environment wins)")
 	return fs, c
 }
 
@@ -289,6 +298,9 @@ func (c *commonFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, *con
 		return nil, nil, err
 	}
 	slog.SetDefault(log)
+	if t := gctune.Start(c.gcMinHeapMiB << 20); t != nil {
+		log.Debug("GC heap floor", "mib", c.gcMinHeapMiB, "gogc", t.Percent())
+	}
 	if c.config == "" {
 		return nil, nil, errors.New("--config is required")
 	}

@@ -222,17 +222,16 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 // destination: a CANCEL goes where its INVITE went).
 func (r *Router) startTx(f flow.Flow, token string, m *sipmsg.Msg, branch string, up *upstream, cands []*target, pinned *siptransport.Target) {
 	x := &tx{
-		key:       branch + "|" + m.Method,
-		method:    m.Method,
-		token:     token,
-		flow:      f,
-		start:     time.Now(),
-		route:     up,
-		cands:     cands,
-		pinned:    pinned,
-		msg:       m,
-		branch:    branch,
-		clientReq: m.Bytes(),
+		key:    branch + "|" + m.Method,
+		method: m.Method,
+		token:  token,
+		flow:   f,
+		start:  time.Now(),
+		route:  up,
+		cands:  cands,
+		pinned: pinned,
+		msg:    m,
+		branch: branch,
 	}
 	if _, added := r.ctx.add(x); !added {
 		return // a retransmission from an unreliable client: the transaction is running

@@ -39,6 +39,8 @@ type Options struct {
 	Keys *flow.Keyring
 	// NATS is an established connection; nil connects with cfg.NATS.
 	NATS *nats.Conn
+	// NATSOptions are added when the router connects itself (local mode: nats.InProcessServer).
+	NATSOptions []nats.Option
 	// Registry receives the router's metrics; nil makes a new one.
 	Registry *prometheus.Registry
 }
@@ -51,9 +53,10 @@ type Router struct {
 	subj bus.Subjects
 	m    *metrics
 
-	nc    *nats.Conn
-	ownNC bool
-	subs  []*nats.Subscription
+	nc       *nats.Conn
+	natsOpts []nats.Option
+	ownNC    bool
+	subs     []*nats.Subscription
 
 	tp      *siptransport.Layer
 	adv     string // host:port in Via, Path, Record-Route
@@ -98,15 +101,16 @@ func New(cfg *config.Config, o Options) (*Router, error) {
 		reg = prometheus.NewRegistry()
 	}
 	r := &Router{
-		log:     log.With("component", "router"),
-		keys:    o.Keys,
-		subj:    bus.Subjects{Prefix: cfg.NATS.SubjectPrefix, Gateway: cfg.Gateway},
-		m:       newMetrics(reg),
-		nc:      o.NATS,
-		allowed: map[netip.AddrPort]bool{},
-		ctx:     newTxTable(),
-		stx:     newTxTable(),
-		stop:    make(chan struct{}),
+		log:      log.With("component", "router"),
+		keys:     o.Keys,
+		subj:     bus.Subjects{Prefix: cfg.NATS.SubjectPrefix, Gateway: cfg.Gateway},
+		m:        newMetrics(reg),
+		nc:       o.NATS,
+		natsOpts: o.NATSOptions,
+		allowed:  map[netip.AddrPort]bool{},
+		ctx:      newTxTable(),
+		stx:      newTxTable(),
+		stop:     make(chan struct{}),
 	}
 	r.live = newLiveness(r.flowFailed)
 	r.cfg.Store(cfg)
@@ -158,11 +162,13 @@ func (r *Router) Start(ctx context.Context) error {
 		return err
 	}
 	if r.nc == nil {
-		nc, err := nats.Connect(cfg.NATS.URL,
+		opts := append([]nats.Option{
 			nats.Name("sipws-router"),
 			nats.MaxReconnects(-1),
 			nats.ReconnectWait(time.Second),
-			nats.RetryOnFailedConnect(true))
+			nats.RetryOnFailedConnect(true),
+		}, r.natsOpts...)
+		nc, err := nats.Connect(cfg.NATS.URL, opts...)
 		if err != nil {
 			r.tp.Close()
 			return fmt.Errorf("connect to NATS %s: %w", cfg.NATS.URL, err)

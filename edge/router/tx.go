@@ -2,6 +2,8 @@ package router
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,7 +115,7 @@ type tx struct {
 	msg       *sipmsg.Msg          // request for this hop, re-sent on failover
 	branch    string
 	out       []byte // request as sent upstream
-	clientReq []byte // request as the client sent it (for our own 408)
+	clientReq []byte // server transaction: the upstream's request (for our own 430)
 	interval  time.Duration
 	retrans   *time.Timer
 	failover  *time.Timer
@@ -125,6 +127,17 @@ type tx struct {
 	transport string
 	last      []byte // last response sent upstream
 	expire    *time.Timer
+}
+
+// asSent is a client transaction's request as the client's side sees it, without our Via:
+// what our own 408 or 503 answers. Built only then, so the common path keeps no copy.
+func (x *tx) asSent() []byte {
+	c := *x.msg
+	c.Headers = slices.Clone(x.msg.Headers)
+	if top, ok := c.TopValue("Via"); ok && strings.Contains(top, branchPrefix) {
+		c.PopValue("Via")
+	}
+	return c.Bytes()
 }
 
 // Transaction states.

@@ -65,7 +65,7 @@ func (r *Router) attempt(x *tx) {
 	x.stopTimers()
 	r.ctx.remove(x)
 	r.m.ownResponses.WithLabelValues("503").Inc()
-	r.replyToFlow(x.flow, x.token, x.clientReq, 503, "Service Unavailable", "Retry-After: 5")
+	r.replyToFlow(x.flow, x.token, x.asSent(), 503, "Service Unavailable", "Retry-After: 5")
 }
 
 func (r *Router) armClientTimers(x *tx, tm config.Timers) {
@@ -148,7 +148,7 @@ func (r *Router) expireClientTx(x *tx) {
 		}
 	}
 	r.m.ownResponses.WithLabelValues("408").Inc()
-	r.replyToFlow(x.flow, x.token, x.clientReq, 408, "Request Timeout")
+	r.replyToFlow(x.flow, x.token, x.asSent(), 408, "Request Timeout")
 }
 
 func (r *Router) targetChanged(t *target) {

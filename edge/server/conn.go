@@ -56,6 +56,7 @@ type conn struct {
 	addr   netip.Addr
 
 	sched    atomic.Int32 // 0 idle, 1 queued or running, 2 running and more work arrived
+	hup      atomic.Bool  // the poller saw a hang-up or error: read to the EOF
 	state    atomic.Int32
 	lastRead atomic.Int64 // unix nanoseconds of the last frame received
 	lastPing atomic.Int64
@@ -134,6 +135,12 @@ func (c *conn) serviceTurn(w *scratch) bool {
 		if n > 0 {
 			if !c.feed(w, w.raw[:n]) && (!c.checkClose() || c.state.Load() == stateClosed) {
 				return false
+			}
+			// A short read drained the socket: bytes arriving later raise a new edge, so the
+			// read that would only say EAGAIN is skipped (one syscall per message less). Not
+			// after a hang-up, which is reported once: then read on to the EOF.
+			if n < len(w.raw) && !c.hup.Load() && c.state.Load() == stateOpen {
+				return c.checkClose()
 			}
 			// Closing: keep reading, the client's close frame may already be here.
 			continue

@@ -17,7 +17,7 @@ import (
 // connectNATS dials the bus. The edge keeps its flows while NATS is away: nats.go reconnects
 // forever, and with no reconnect buffer a publish fails at once, so the edge can answer the
 // client's request with 503 instead of delivering it late.
-func connectNATS(cfg *config.Config, s *Server) (*nats.Conn, error) {
+func connectNATS(cfg *config.Config, s *Server, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name("sipws-edge " + cfg.Node),
 		nats.MaxReconnects(-1),
@@ -38,6 +38,7 @@ func connectNATS(cfg *config.Config, s *Server) (*nats.Conn, error) {
 		opts = append(opts, nats.ClientCert(cfg.NATS.CertFile, cfg.NATS.KeyFile))
 	}
 	opts = append(opts, s.natsHandlers()...)
+	opts = append(opts, extra...)
 	nc, err := nats.Connect(cfg.NATS.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATS.URL, err)

@@ -31,6 +31,8 @@ type Options struct {
 	Keys *flow.Keyring
 	// NATS is an established connection to use; nil connects with cfg.NATS.
 	NATS *nats.Conn
+	// NATSOptions are added when the server connects itself (local mode: nats.InProcessServer).
+	NATSOptions []nats.Option
 }
 
 // Server is one edge process.
@@ -42,9 +44,10 @@ type Server struct {
 	keys *flow.Keyring
 	m    *metrics
 
-	nc     *nats.Conn
-	ownNC  bool
-	outSub *nats.Subscription
+	nc       *nats.Conn
+	natsOpts []nats.Option
+	ownNC    bool
+	outSub   *nats.Subscription
 
 	poller *netpoll.Poller
 	byFD   fdTable
@@ -87,15 +90,16 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		}
 	}
 	s := &Server{
-		log:   log.With("component", "edge", "node", cfg.Node),
-		node:  cfg.Node,
-		subj:  bus.Subjects{Prefix: cfg.NATS.SubjectPrefix, Gateway: cfg.Gateway},
-		keys:  keys,
-		m:     newMetrics(),
-		nc:    o.NATS,
-		work:  make(chan *conn, 4096),
-		perIP: newIPLimits(),
-		stop:  make(chan struct{}),
+		log:      log.With("component", "edge", "node", cfg.Node),
+		node:     cfg.Node,
+		subj:     bus.Subjects{Prefix: cfg.NATS.SubjectPrefix, Gateway: cfg.Gateway},
+		keys:     keys,
+		m:        newMetrics(),
+		nc:       o.NATS,
+		natsOpts: o.NATSOptions,
+		work:     make(chan *conn, 4096),
+		perIP:    newIPLimits(),
+		stop:     make(chan struct{}),
 	}
 	s.flows.init()
 	// Serials start at a random point so a restarted node does not reissue recent tokens.
@@ -115,7 +119,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 func (s *Server) Start(ctx context.Context) error {
 	cfg := s.cfg.Load()
 	if s.nc == nil {
-		nc, err := connectNATS(cfg, s)
+		nc, err := connectNATS(cfg, s, s.natsOpts...)
 		if err != nil {
 			return err
 		}
@@ -370,6 +374,9 @@ func (s *Server) pollLoop() {
 			}
 			if ev.Events&netpoll.Writable != 0 {
 				c.flush()
+			}
+			if ev.Events&(netpoll.Hangup|netpoll.Error) != 0 {
+				c.hup.Store(true)
 			}
 			if ev.Events&(netpoll.Readable|netpoll.Hangup|netpoll.Error) != 0 {
 				s.schedule(c)

@@ -335,12 +335,22 @@ func (m *Msg) AppendTo(dst []byte) []byte {
 
 // Bytes returns the serialised message in a new slice.
 func (m *Msg) Bytes() []byte {
-	n := len(m.start) + len(m.Method) + len(m.RequestURI) + len(m.Reason) + 64 + len(m.Body)
+	return m.AppendTo(make([]byte, 0, m.Len()))
+}
+
+// Len is an upper bound of the serialised message's length, for sizing buffers (exact unless
+// a header value holds CR or LF, or the Content-Length needs more digits than written).
+func (m *Msg) Len() int {
+	n := len(m.start) + len(m.Method) + len(m.RequestURI) + len(m.Reason) + 32 + len(m.Body)
 	for i := range m.Headers {
 		h := &m.Headers[i]
-		n += len(h.raw) + len(h.Name) + len(h.Value) + 4
+		if h.rawOK() {
+			n += len(h.raw)
+		} else {
+			n += len(h.Name) + len(h.Value) + 4
+		}
 	}
-	return m.AppendTo(make([]byte, 0, n))
+	return n
 }
 
 // String returns the serialised message.
