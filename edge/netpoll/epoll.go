@@ -111,7 +111,12 @@ func (p *Poller) Close() error {
 }
 
 // Release frees the poller's descriptors; call it after Wait has returned ErrClosed.
+// A second call does nothing.
 func (p *Poller) Release() {
+	if p.epfd < 0 {
+		return
+	}
 	unix.Close(p.wake)
 	unix.Close(p.epfd)
+	p.wake, p.epfd = -1, -1
 }

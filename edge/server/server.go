@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,12 +50,12 @@ type Server struct {
 	ownNC    bool
 	outSub   *nats.Subscription
 
-	poller *netpoll.Poller
-	byFD   fdTable
-	flows  flowTable
-	work   chan *conn
-	serial atomic.Uint64
-	perIP  *ipLimits
+	pollers []*netpoll.Poller // a conn lives in pollers[fd % len]
+	byFD    fdTable
+	flows   flowTable
+	work    chan *conn
+	serial  atomic.Uint64
+	perIP   *ipLimits
 
 	listeners []*listener
 	admin     *http.Server
@@ -144,23 +145,32 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 
-	p, err := netpoll.New()
-	if err != nil {
-		return err
+	// One poller per two Ps: a poller reads its ready conns itself (no hand-off to a worker for
+	// the common case), so several share the reading on bigger machines.
+	for range max(1, runtime.GOMAXPROCS(0)/2) {
+		p, err := netpoll.New()
+		if err != nil {
+			s.releasePollers()
+			return err
+		}
+		s.pollers = append(s.pollers, p)
 	}
-	s.poller = p
 	for _, l := range s.listeners {
 		if err := l.bind(); err != nil {
 			s.closeListeners()
+			s.releasePollers()
 			return err
 		}
 	}
 	if err := s.startAdmin(cfg.Admin); err != nil {
 		s.closeListeners()
+		s.releasePollers()
 		return err
 	}
-	s.bg.Add(1)
-	go s.pollLoop()
+	for _, p := range s.pollers {
+		s.bg.Add(1)
+		go s.pollLoop(p)
+	}
 	for range cfg.Workers {
 		s.bg.Add(1)
 		go s.workerLoop()
@@ -263,7 +273,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	close(s.stop)
-	_ = s.poller.Close()
+	for _, p := range s.pollers {
+		_ = p.Close()
+	}
 	s.bg.Wait()
 	// Workers and the poller are gone, so this goroutine owns every flow still open (the drain
 	// deadline passed, or clients ignored the close): close them now, with a last close frame.
@@ -277,7 +289,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.finish(ws.CloseGoingAway, "server", "shutdown")
 	}
 	s.streams.Wait()
-	s.poller.Release()
+	s.releasePollers()
 	if s.outSub != nil {
 		_ = s.outSub.Unsubscribe()
 	}
@@ -308,7 +320,7 @@ func (s *Server) register(c *conn) error {
 		return nil
 	}
 	s.byFD.set(c.fd, c)
-	if err := s.poller.Add(c.fd); err != nil {
+	if err := s.pollers[c.fd%len(s.pollers)].Add(c.fd); err != nil {
 		s.byFD.clear(c.fd)
 		s.flows.remove(c)
 		c.ln.m.flows.Dec()
@@ -354,13 +366,22 @@ func (s *Server) requeue(c *conn) {
 	c.sched.Store(3)
 }
 
-func (s *Server) pollLoop() {
+func (s *Server) releasePollers() {
+	for _, p := range s.pollers {
+		p.Release()
+	}
+}
+
+// pollLoop waits for ready conns of one poller and serves them in place; a conn that a worker
+// already has (a close request, a kick) gets the worker's next turn instead.
+func (s *Server) pollLoop(poller *netpoll.Poller) {
 	defer s.bg.Done()
 	raw := make([]unix.EpollEvent, 1024)
 	var evs []netpoll.Event
+	w := newScratch()
 	for {
 		var err error
-		evs, err = s.poller.Wait(raw, evs, -1)
+		evs, err = poller.Wait(raw, evs, -1)
 		if err != nil {
 			if !errors.Is(err, netpoll.ErrClosed) {
 				s.log.Error("poller stopped", "err", err)
@@ -379,7 +400,11 @@ func (s *Server) pollLoop() {
 				c.hup.Store(true)
 			}
 			if ev.Events&(netpoll.Readable|netpoll.Hangup|netpoll.Error) != 0 {
-				s.schedule(c)
+				if c.sched.CompareAndSwap(0, 1) {
+					s.serve(c, w)
+				} else {
+					s.schedule(c)
+				}
 			}
 		}
 	}
@@ -395,26 +420,31 @@ func (s *Server) workerLoop() {
 		case <-s.stop:
 			return
 		}
-		for {
-			alive := c.serviceTurn(w)
-			if !alive {
-				c.sched.Store(0)
-				break
-			}
-			if c.sched.Load() == 3 { // more to read: back of the queue if there is room
-				c.sched.Store(1)
-				select {
-				case s.work <- c:
-				default:
-					continue
-				}
-				break
-			}
-			if c.sched.CompareAndSwap(1, 0) {
-				break
-			}
-			c.sched.Store(1) // work arrived while running: go again
+		s.serve(c, w)
+	}
+}
+
+// serve runs a conn whose sched state this goroutine set to 1 until it has nothing to do.
+func (s *Server) serve(c *conn, w *scratch) {
+	for {
+		alive := c.serviceTurn(w)
+		if !alive {
+			c.sched.Store(0)
+			return
 		}
+		if c.sched.Load() == 3 { // more to read: back of the queue if there is room
+			c.sched.Store(1)
+			select {
+			case s.work <- c:
+				return
+			default:
+				continue
+			}
+		}
+		if c.sched.CompareAndSwap(1, 0) {
+			return
+		}
+		c.sched.Store(1) // work arrived while running: go again
 	}
 }
 
