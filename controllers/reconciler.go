@@ -63,6 +63,8 @@ func NewScheme() *runtime.Scheme {
 // Reconciler reconciles one SipWebSocketGateway at a time.
 type Reconciler struct {
 	client client.Client
+	// reader reads around the cache, where a stale cache would do harm.
+	reader client.Reader
 	opts   Options
 	log    *slog.Logger
 }
@@ -81,7 +83,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Reconciler{client: mgr.GetClient(), opts: opts, log: opts.Logger}
+	r := &Reconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, log: opts.Logger}
 	ctx := context.Background()
 	fi := mgr.GetFieldIndexer()
 	if err := fi.IndexField(ctx, &v1.SipWebSocketGateway{}, indexSecrets, func(o client.Object) []string {
@@ -262,8 +264,14 @@ func (r *Reconciler) resolveSecrets(ctx context.Context, gw *v1.SipWebSocketGate
 // flow token in use.
 func (r *Reconciler) generatedKeys(ctx context.Context, gw *v1.SipWebSocketGateway) ([]byte, string, error) {
 	name := render.FlowTokenSecretName(gw.Name)
+	key := types.NamespacedName{Namespace: gw.Namespace, Name: name}
 	var s corev1.Secret
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: name}, &s)
+	err := r.client.Get(ctx, key, &s)
+	if apierrors.IsNotFound(err) {
+		// The cache may not have seen a Secret created by the previous reconcile yet: ask the
+		// API server before generating a key that would replace it.
+		err = r.reader.Get(ctx, key, &s)
+	}
 	switch {
 	case err == nil:
 		if !metav1.IsControlledBy(&s, gw) {

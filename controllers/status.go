@@ -229,8 +229,8 @@ func (r *Reconciler) patchStatus(ctx context.Context, gw *v1.SipWebSocketGateway
 	}
 	patch := client.MergeFrom(gw.DeepCopy())
 	gw.Status = s.next
-	if err := r.client.Status().Patch(ctx, gw, patch); err != nil {
-		return fmt.Errorf("patch status: %w", client.IgnoreNotFound(err))
+	if err := r.client.Status().Patch(ctx, gw, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("patch status: %w", err)
 	}
 	return nil
 }
