@@ -79,18 +79,35 @@ deps: ## Install the Debian packages tests need (only those missing).
 	bash hack/install-deps.sh
 
 .PHONY: test
-test: deps verify build envtest-bins helm ## Everything CI runs: lint, unit and integration tests with -race, envtest, interop with real peers.
+test: deps verify build envtest-bins helm ## Everything CI runs: lint, unit and integration tests with -race, envtest, interop with real peers, the demo page in a real browser.
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory interop
+	$(MAKE) --no-print-directory browser
 
 .PHONY: envtest-bins
 envtest-bins: ## Build kube-apiserver and etcd for envtest into $$KUBEBUILDER_ASSETS (cached; cold: minutes each).
 	K8S_BIN_DIR=$(KUBEBUILDER_ASSETS) bash hack/k8s/build-bins.sh kube-apiserver etcd
 
 .PHONY: interop
-interop: build ## Real peers: JsSIP + SIP.js through sipws local to Kamailio (udp and tcp upstream, ws and wss).
+interop: build ## Real peers: JsSIP + SIP.js through sipws local to Kamailio (udp and tcp upstream) and to the built-in registrar, over ws and wss.
 	bash hack/interop/setup.sh
-	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws UPSTREAM_TRANSPORTS="udp tcp" bash hack/interop/run-sipws.sh
+	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws UPSTREAM_TRANSPORTS="udp tcp registrar" bash hack/interop/run-sipws.sh
+
+.PHONY: browser
+browser: build ## The demo page in headless Debian chromium: two pages over wss register, MESSAGE, call, hang up (screenshot: bin/demo.png).
+	bash hack/browser/setup.sh
+	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws SCREENSHOT=$(CURDIR)/$(BIN)/demo.png bash hack/browser/run.sh
+
+.PHONY: demo-screenshot
+demo-screenshot: build ## Refresh docs/img/demo.png (the README's screenshot) with the browser test.
+	bash hack/browser/setup.sh
+	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws SCREENSHOT=$(CURDIR)/docs/img/demo.png bash hack/browser/run.sh
+
+.PHONY: demo-assets
+demo-assets: ## Rebuild edge/demo/static/jssip.min.js from npm's jssip (pinned by hack/browser/package-lock.json).
+	bash hack/browser/setup.sh
+	cd hack/browser && npx --no-install esbuild node_modules/jssip/lib/JsSIP.js --bundle --minify --format=iife \
+	  --global-name=JsSIP --platform=browser --legal-comments=none --outfile=../../edge/demo/static/jssip.min.js
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
