@@ -48,6 +48,9 @@ const args = [
 	'--headless', '--no-sandbox', '--disable-background-networking',
 	'--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
 	'--disable-gpu', '--disable-dev-shm-usage',
+	// Both pages live in one window; the one behind must not be throttled.
+	'--disable-background-timer-throttling', '--disable-renderer-backgrounding',
+	'--disable-backgrounding-occluded-windows',
 ];
 if (o.cert) {
 	const der = new X509Certificate(readFileSync(o.cert)).publicKey.export({ type: 'spki', format: 'der' });
@@ -76,32 +79,41 @@ try {
 		});
 	}
 	const { alice, bob } = pages;
-	const state = (p, id, want) => p.waitForSelector(`#${id}[data-state="${want}"]`);
+	// Playwright's actionability checks wait for animation frames, which only the page in front
+	// gets: bring a page to the front before acting on it.
+	const click = async (p, sel) => { await p.bringToFront(); await p.click(sel); };
+	const fill = async (p, sel, v) => { await p.bringToFront(); await p.fill(sel, v); };
+	// Polled on a timer, not on animation frames: the page behind the other one gets none.
+	const state = (p, id, want) => p.waitForFunction(([id, want]) => document.getElementById(id).dataset.state === want,
+		[id, want], { polling: 100 });
+	const shown = (p, from, text) => p.waitForFunction(([from, text]) =>
+		[...document.querySelectorAll(`#messages li[data-from="${from}"]`)].some((li) => li.textContent.includes(text)),
+	[from, text], { polling: 100 });
 
 	for (const [user, p] of Object.entries(pages)) {
 		await step(`register-${user}`, async () => {
-			await p.click('#register');
+			await click(p, '#register');
 			await state(p, 'state', 'registered');
 			const flow = (await p.textContent('#flow')).trim();
 			if (!/^[A-Za-z0-9_-]{16,}$/.test(flow)) throw new Error(`flow token shown: ${JSON.stringify(flow)}`);
 		});
 	}
 	await step('message-alice-to-bob', async () => {
-		await alice.fill('#text', `Hello Bob, this went through sipws (${nonce})`);
-		await alice.click('#send');
-		await bob.waitForSelector(`#messages li[data-from="alice"]:has-text("${nonce}")`);
+		await fill(alice, '#text', `Hello Bob, this went through sipws (${nonce})`);
+		await click(alice, '#send');
+		await shown(bob, 'alice', nonce);
 	});
 	await step('message-bob-to-alice', async () => {
-		await bob.fill('#text', `Hi Alice! (${nonce})`);
-		await bob.click('#send');
-		await alice.waitForSelector(`#messages li[data-from="bob"]:has-text("${nonce}")`);
+		await fill(bob, '#text', `Hi Alice! (${nonce})`);
+		await click(bob, '#send');
+		await shown(alice, 'bob', nonce);
 	});
 	await step('call-alice-to-bob-ringing', async () => {
-		await alice.click('#call');
+		await click(alice, '#call');
 		await state(bob, 'callstate', 'incoming');
 	});
 	await step('call-answered-confirmed', async () => {
-		await bob.click('#answer');
+		await click(bob, '#answer');
 		await state(alice, 'callstate', 'confirmed');
 		await state(bob, 'callstate', 'confirmed');
 	});
@@ -114,13 +126,13 @@ try {
 		});
 	}
 	await step('hangup', async () => {
-		await alice.click('#hangup');
+		await click(alice, '#hangup');
 		await state(alice, 'callstate', 'ended');
 		await state(bob, 'callstate', 'ended');
 	});
 	for (const [user, p] of Object.entries(pages)) {
 		await step(`unregister-${user}`, async () => {
-			await p.click('#unregister');
+			await click(p, '#unregister');
 			await state(p, 'state', 'unregistered');
 		});
 	}
