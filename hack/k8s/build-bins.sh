@@ -50,7 +50,8 @@ if ! flock -n 9; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sipws-k8s-build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# A half-written binary only ever has a temporary name; remove it on any exit.
+trap 'rm -rf "$work"; rm -f "$DEST"/.*.tmp.$$' EXIT
 export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" GOWORK=off GOTOOLCHAIN=local
 
 # wrapper_k8s writes the wrapper module for k8s.io/kubernetes once.
