@@ -19,7 +19,7 @@ import (
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=sipgw,categories=sipws
-// +kubebuilder:printcolumn:name="Listeners",type=string,JSONPath=`.spec.listeners[*].name`
+// +kubebuilder:printcolumn:name="Listeners",type=integer,JSONPath=`.status.listenerCount`,description="Programmed listeners"
 // +kubebuilder:printcolumn:name="Edge",type=integer,JSONPath=`.status.edge.readyReplicas`,description="Ready edge pods"
 // +kubebuilder:printcolumn:name="Router",type=integer,JSONPath=`.status.router.readyReplicas`,description="Ready router pods"
 // +kubebuilder:printcolumn:name="Flows",type=integer,JSONPath=`.status.flows`,description="Live client connections"
@@ -957,6 +957,12 @@ type SipWebSocketGatewayStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
 	Listeners []ListenerStatus `json:"listeners,omitempty"`
+
+	// ListenerCount is the number of listeners whose Programmed condition is True (the
+	// Listeners column of kubectl get; a printer column shows only the first item of a list).
+	//
+	// +optional
+	ListenerCount int32 `json:"listenerCount,omitempty"`
 
 	// Addresses clients reach the edge Service at.
 	//

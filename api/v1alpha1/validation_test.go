@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -28,6 +31,7 @@ import (
 // server-side dry run, which runs defaulting, schema and CEL validation without storing.
 var (
 	k8s client.Client
+	cfg *rest.Config
 	ns  = "default"
 )
 
@@ -49,7 +53,8 @@ func run(m *testing.M) int {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}
-	cfg, err := env.Start()
+	var err error
+	cfg, err = env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: starting envtest from %s: %v\n", assets, err)
 		return 1
@@ -384,10 +389,11 @@ func TestStatus(t *testing.T) {
 			Type: string(v1.ConditionProgrammed), Status: metav1.ConditionTrue, Reason: string(v1.ReasonProgrammed),
 			ObservedGeneration: gw.Generation, LastTransitionTime: now,
 		}},
-		Listeners: []v1.ListenerStatus{{Name: "ws", Port: 8080, Protocol: v1.ProtocolWS}},
-		Addresses: []v1.GatewayAddress{{Type: v1.AddressIP, Value: "192.0.2.1"}},
-		Edge:      v1.WorkloadStatus{Replicas: 2, ReadyReplicas: 2},
-		Flows:     42,
+		Listeners:     []v1.ListenerStatus{{Name: "ws", Port: 8080, Protocol: v1.ProtocolWS}},
+		Addresses:     []v1.GatewayAddress{{Type: v1.AddressIP, Value: "192.0.2.1"}},
+		Edge:          v1.WorkloadStatus{Replicas: 2, ReadyReplicas: 2},
+		Flows:         42,
+		ListenerCount: 2,
 	}
 	if err := k8s.Status().Update(ctx(t), gw); err != nil {
 		t.Fatalf("status update: %v", err)
@@ -412,6 +418,18 @@ func TestStatus(t *testing.T) {
 	}
 	if got.Generation != gw.Generation+1 {
 		t.Errorf("generation %d after a spec change, want %d", got.Generation, gw.Generation+1)
+	}
+
+	// kubectl get sipgw: the printer columns read the status just written.
+	cols, cells := table(t, "/apis/sipws.io/v1alpha1/namespaces/"+ns+"/sipwebsocketgateways/status")
+	wantCols := []string{"Name", "Listeners", "Edge", "Router", "Flows", "Programmed", "Age"}
+	if strings.Join(cols, ",") != strings.Join(wantCols, ",") {
+		t.Errorf("printer columns %v, want %v", cols, wantCols)
+	}
+	for i, want := range map[int]any{0: "status", 1: float64(2), 2: float64(2), 4: float64(42), 5: "True"} {
+		if i < len(cells) && cells[i] != want {
+			t.Errorf("column %s = %v, want %v", wantCols[i], cells[i], want)
+		}
 	}
 
 	bad := got.DeepCopy()
@@ -509,4 +527,39 @@ func readObjects(t *testing.T, file string) []*unstructured.Unstructured {
 		objs = append(objs, u)
 	}
 	return objs
+}
+
+// table GETs path as a meta.k8s.io Table (what kubectl get prints) and returns the column
+// names and the cells of the one row.
+func table(t *testing.T, path string) ([]string, []any) {
+	t.Helper()
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tbl struct {
+		ColumnDefinitions []struct{ Name string } `json:"columnDefinitions"`
+		Rows              []struct{ Cells []any } `json:"rows"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tbl); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("table %s: status %d, %v", path, resp.StatusCode, err)
+	}
+	if len(tbl.Rows) != 1 {
+		t.Fatalf("table %s: %d rows, want 1", path, len(tbl.Rows))
+	}
+	var cols []string
+	for _, c := range tbl.ColumnDefinitions {
+		cols = append(cols, c.Name)
+	}
+	return cols, tbl.Rows[0].Cells
 }
