@@ -10,9 +10,10 @@ CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sipws
 # Pinned code generator and envtest binaries, built from Go modules into the cache (hack/k8s).
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(CACHE_DIR)/tools/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
-K8S_VERSION ?= v1.37.2
+# The control plane matches client-go: k8s.io/client-go v0.37.2 -> Kubernetes v1.37.2.
+K8S_VERSION ?= $(or $(shell awk '$$1 == "k8s.io/client-go" {sub(/^v0\./, "v1.", $$2); print $$2; exit}' go.mod),v1.37.2)
 KUBEBUILDER_ASSETS ?= $(CACHE_DIR)/k8s-$(K8S_VERSION)
-export KUBEBUILDER_ASSETS
+export KUBEBUILDER_ASSETS K8S_VERSION
 
 .DEFAULT_GOAL := help
 

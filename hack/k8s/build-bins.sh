@@ -16,6 +16,7 @@
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.37.2}
+K8S_VERSION=${K8S_VERSION#v} # the Makefile passes v1.37.2
 ETCD_VERSION=${ETCD_VERSION:-3.7.3}
 GO=${GO:-go}
 DEST=${K8S_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sipws/k8s-v$K8S_VERSION}
