@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -533,6 +534,7 @@ func TestRemoveAutoscaling(t *testing.T) {
 // TestNotAccepted: what the schema lets through but the data plane refuses is reported as
 // Accepted=False and nothing is applied.
 func TestNotAccepted(t *testing.T) {
+	invalid0 := testutil.ToFloat64(reconcileOutcomes.WithLabelValues(outcomeInvalid))
 	ns := namespace(t)
 	gw := gateway(ns)
 	gw.Spec.Listeners[0].Port = render.AdminPort
@@ -546,6 +548,9 @@ func TestNotAccepted(t *testing.T) {
 	c := meta.FindStatusCondition(getGW(t, ns).Status.Conditions, string(v1.ConditionAccepted))
 	if !strings.Contains(c.Message, "admin.address") {
 		t.Errorf("Accepted message %q does not say what is wrong", c.Message)
+	}
+	if got := testutil.ToFloat64(reconcileOutcomes.WithLabelValues(outcomeInvalid)); got <= invalid0 {
+		t.Errorf("sipws_controller_reconcile_outcomes_total{outcome=invalid} = %v, want more than %v", got, invalid0)
 	}
 	var d appsv1.Deployment
 	if err := get(t, ns, "gw-edge", &d); !apierrors.IsNotFound(err) {

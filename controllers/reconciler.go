@@ -156,6 +156,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	st := newStatus(&gw)
 	result, err := r.reconcile(ctx, &gw, st)
 	if perr := r.patchStatus(ctx, &gw, st); perr != nil {
+		reconcileOutcomes.WithLabelValues(outcomeStatusFailed).Inc()
 		err = errors.Join(err, perr)
 	}
 	return result, err
@@ -212,6 +213,7 @@ func (r *Reconciler) reconcile(ctx context.Context, gw *v1.SipWebSocketGateway, 
 	switch {
 	case errors.As(err, &invalid):
 		st.invalid(invalid.Error())
+		reconcileOutcomes.WithLabelValues(outcomeInvalid).Inc()
 		r.log.Info("gateway not accepted", "gateway", gw.Namespace+"/"+gw.Name, "reason", invalid.Error())
 		// Nothing to retry until the spec changes; the running children stay as they are.
 		return ctrl.Result{}, r.observe(ctx, gw, st)
@@ -224,20 +226,24 @@ func (r *Reconciler) reconcile(ctx context.Context, gw *v1.SipWebSocketGateway, 
 		// Secret and the Deployments as they are, so running pods keep their last good
 		// configuration. The Secret watch brings us back when it appears.
 		st.notProgrammed(v1.ReasonPending, "waiting for referenced Secrets; running pods keep the last applied configuration")
+		reconcileOutcomes.WithLabelValues(outcomeUnresolved).Inc()
 		return ctrl.Result{}, r.observe(ctx, gw, st)
 	}
 
 	for _, o := range out.Objects() {
 		if err := apply(ctx, r.client, o); err != nil {
 			st.notProgrammed(v1.ReasonApplyFailed, err.Error())
+			reconcileOutcomes.WithLabelValues(outcomeApplyFailed).Inc()
 			return ctrl.Result{}, err
 		}
 	}
 	if err := r.deleteUnwanted(ctx, gw, out); err != nil {
 		st.notProgrammed(v1.ReasonApplyFailed, err.Error())
+		reconcileOutcomes.WithLabelValues(outcomeApplyFailed).Inc()
 		return ctrl.Result{}, err
 	}
 	st.programmed(out)
+	reconcileOutcomes.WithLabelValues(outcomeProgrammed).Inc()
 	return ctrl.Result{}, r.observe(ctx, gw, st)
 }
 
