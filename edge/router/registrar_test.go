@@ -438,3 +438,52 @@ func TestRegistrarDigest(t *testing.T) {
 		})
 	}
 }
+
+// The caller cancels a forked INVITE: 200 to the CANCEL, a CANCEL to every ringing leg (and to
+// a silent one once it rings), 487 to the caller when the legs answer 487.
+func TestRegistrarCallerCancel(t *testing.T) {
+	h := newRegHarness(t, nil)
+	a1, a2, caller := h.token(51), h.token(52), h.token(53)
+	for _, tok := range []string{a1, a2} {
+		h.register(tok, "frank", 1, "600", contactOf("frank", tok))
+	}
+	inv := sipReq{
+		Method: "INVITE", RURI: "sip:frank@example.com", Via: []string{"SIP/2.0/WSS c.invalid;branch=z9hG4bKcxl1"},
+		From: "<sip:bob@example.com>;tag=b", To: "<sip:frank@example.com>", CallID: "cxl1", CSeq: 7,
+		Extra: []string{"Contact: <sip:bob@c.invalid;transport=ws>"},
+	}
+	h.fromClient(caller, inv.bytes())
+	legs := h.legs(2, "INVITE")
+	h.fromClient(a1, respond(legs[a1], 180, "Ringing"))
+	if m := mustParse(t, h.toClient(caller, "180").Data); m.StatusCode != 180 {
+		t.Fatalf("caller got %d", m.StatusCode)
+	}
+	cxl := inv
+	cxl.Method, cxl.Extra = "CANCEL", nil
+	h.fromClient(caller, cxl.bytes())
+	got := map[string]*sipmsg.Msg{}
+	for range 2 { // 200 to the caller's CANCEL, CANCEL to the ringing leg
+		m := h.toClient("", "200 CANCEL / CANCEL")
+		got[m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]] = mustParse(t, m.Data)
+	}
+	if m := got[caller]; m == nil || m.StatusCode != 200 {
+		t.Fatalf("caller's CANCEL not answered 200: %v", got)
+	}
+	if m := got[a1]; m == nil || m.Method != "CANCEL" {
+		t.Fatalf("ringing leg not cancelled: %v", got)
+	}
+	h.noClientMsg("no CANCEL to a leg that has not answered yet (RFC 3261 §9.1)")
+	h.fromClient(a2, respond(legs[a2], 180, "Ringing"))
+	if m := mustParse(t, h.toClient(a2, "CANCEL after 180").Data); m.Method != "CANCEL" {
+		t.Fatalf("silent leg got %s after ringing, want CANCEL", m.Method)
+	}
+	for _, tok := range []string{a1, a2} {
+		h.fromClient(tok, respond(legs[tok], 487, "Request Terminated"))
+		if m := mustParse(t, h.toClient(tok, "ACK of 487").Data); m.Method != "ACK" {
+			t.Fatalf("leg got %s, want ACK", m.Method)
+		}
+	}
+	if m := mustParse(t, h.toClient(caller, "487").Data); m.StatusCode != 487 {
+		t.Fatalf("caller got %d, want 487", m.StatusCode)
+	}
+}
