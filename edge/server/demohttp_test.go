@@ -32,7 +32,7 @@ func TestDemoPage(t *testing.T) {
 		{"demo", "/demo/missing.js", http.StatusNotFound, ""},
 		{"demo", "/demo/../../etc/passwd", http.StatusNotFound, ""},
 		{"demo", "/", http.StatusOK, "sipws demo softphone"}, // 302 to /demo/, followed
-		{"ws", "/demo/", http.StatusNotFound, ""}, // the upgrader: no WebSocket endpoint there
+		{"ws", "/demo/", http.StatusNotFound, ""},            // the upgrader: no WebSocket endpoint there
 	} {
 		t.Run(tc.listener+tc.path, func(t *testing.T) {
 			st, err := httpStatus(httpURL(tc.listener, tc.path))
