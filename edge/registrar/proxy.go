@@ -220,13 +220,11 @@ func (p *Proxy) Response(m *sipmsg.Msg) bool {
 			f.toCaller(m)
 		}
 	case code < 300:
-		first := l.final == 0
 		l.final = code
 		if f.method == "INVITE" {
-			// Every 2xx of an INVITE goes to the caller: it ACKs (or BYEs) each one itself.
-			if first {
-				f.toCaller(m)
-			}
+			// Every 2xx of an INVITE goes to the caller, retransmissions included (RFC 3261
+			// §16.7 step 5): the caller ACKs (or BYEs) each one itself.
+			f.toCaller(m)
 			if !f.done {
 				f.done = true
 				f.cancelOthers(l)
