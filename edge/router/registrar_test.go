@@ -407,7 +407,7 @@ func TestRegistrarDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newRegHarness(t, func(rc *config.Registrar) {
-		rc.Auth = &config.RegistrarAuth{Realm: "sipws.test", UsersFile: users, Algorithms: []string{"SHA-256", "MD5"}}
+		rc.Auth = &config.RegistrarAuth{Realm: "sipws.test", UsersFile: users, Algorithms: []string{"SHA-256", "MD5"}, Requests: true}
 	})
 	tok := h.token(41)
 	m := h.register(tok, "alice", 1, "600", contactOf("alice", tok))
@@ -437,6 +437,14 @@ func TestRegistrarDigest(t *testing.T) {
 			}
 		})
 	}
+	t.Run("requests get 407", func(t *testing.T) {
+		h.fromClient(tok, sipReq{Method: "MESSAGE", RURI: "sip:alice@example.com", Via: []string{"SIP/2.0/WSS a.invalid;branch=z9hG4bKauthmsg"},
+			From: "<sip:alice@example.com>;tag=m", To: "<sip:alice@example.com>", CallID: "authmsg", CSeq: 1, Body: "hi"}.bytes())
+		m := mustParse(t, h.toClient(tok, "407").Data)
+		if m.StatusCode != 407 || m.Count("Proxy-Authenticate") != 2 {
+			t.Fatalf("MESSAGE without credentials: %d with %d challenges, want 407 with 2", m.StatusCode, m.Count("Proxy-Authenticate"))
+		}
+	})
 }
 
 // The caller cancels a forked INVITE: 200 to the CANCEL, a CANCEL to every ringing leg (and to
