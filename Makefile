@@ -28,7 +28,7 @@ build: ## Build bin/sipws.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/sipws ./cmd/sipws
 
 .PHONY: run
-run: build ## Run local mode: edge + router + embedded NATS (ws://127.0.0.1:8080, wss://127.0.0.1:8443, admin 127.0.0.1:9090); UPSTREAM=sip:host:port routes to a SIP server.
+run: build ## Run local mode: edge + router + embedded NATS (ws://127.0.0.1:8080, wss://127.0.0.1:8443, admin 127.0.0.1:9090) with the built-in registrar and the demo page at http://127.0.0.1:8080/demo; UPSTREAM=sip:host:port routes to a SIP server instead.
 	$(BIN)/sipws local --config $(CONFIG) $(if $(UPSTREAM),--upstream '$(UPSTREAM)')
 
 .PHONY: lint
