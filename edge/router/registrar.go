@@ -238,8 +238,8 @@ func (r *Router) regResponse(m *sipmsg.Msg, raw []byte) bool {
 // request goes to. Responses come back statelessly (our Via carries the sender's token).
 func (r *Router) regInDialog(f flow.Flow, token string, m *sipmsg.Msg, via sipmsg.Via) bool {
 	v, ok := m.TopValue("Route")
-	if !ok {
-		return false
+	if !ok || !strings.Contains(v, ";"+registrar.RouteParam) {
+		return false // the common case costs one substring search
 	}
 	na, err := sipmsg.ParseNameAddr(v)
 	if err != nil || !r.ourURI(na.URI) || !na.URI.Params.Has(registrar.RouteParam) {
