@@ -315,6 +315,9 @@ func TestCreateGateway(t *testing.T) {
 		!meta.IsStatusConditionTrue(gw.Status.Listeners[1].Conditions, string(v1.ConditionProgrammed)) {
 		t.Errorf("listener status = %+v", gw.Status.Listeners)
 	}
+	if gw.Status.ListenerCount != 2 {
+		t.Errorf("status.listenerCount = %d, want 2", gw.Status.ListenerCount)
+	}
 	if gw.Status.FlowTokenSecret != "gw-flow-token" {
 		t.Errorf("status.flowTokenSecret = %q", gw.Status.FlowTokenSecret)
 	}

@@ -216,6 +216,12 @@ func (s *status) finish() {
 		ls = append(ls, v1.ListenerStatus{Name: l.Name, Port: l.Port, Protocol: l.Protocol, Conditions: conds})
 	}
 	s.next.Listeners = ls
+	s.next.ListenerCount = 0
+	for _, l := range ls {
+		if meta.IsStatusConditionTrue(l.Conditions, string(v1.ConditionProgrammed)) {
+			s.next.ListenerCount++
+		}
+	}
 }
 
 // patchStatus writes the status once, and only when it changed.
