@@ -10,9 +10,10 @@ CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sipws
 # Pinned code generator and envtest binaries, built from Go modules into the cache (hack/k8s).
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(CACHE_DIR)/tools/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
-K8S_VERSION ?= v1.37.2
+# The control plane matches client-go: k8s.io/client-go v0.37.2 -> Kubernetes v1.37.2.
+K8S_VERSION ?= $(or $(shell awk '$$1 == "k8s.io/client-go" {sub(/^v0\./, "v1.", $$2); print $$2; exit}' go.mod),v1.37.2)
 KUBEBUILDER_ASSETS ?= $(CACHE_DIR)/k8s-$(K8S_VERSION)
-export KUBEBUILDER_ASSETS
+export KUBEBUILDER_ASSETS K8S_VERSION
 
 .DEFAULT_GOAL := help
 
@@ -27,7 +28,7 @@ build: ## Build bin/sipws.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/sipws ./cmd/sipws
 
 .PHONY: run
-run: build ## Run local mode: edge + router + embedded NATS (ws://127.0.0.1:8080, wss://127.0.0.1:8443, admin 127.0.0.1:9090); UPSTREAM=sip:host:port routes to a SIP server.
+run: build ## Run local mode: edge + router + embedded NATS (ws://127.0.0.1:8080, wss://127.0.0.1:8443, admin 127.0.0.1:9090) with the built-in registrar and the demo page at http://127.0.0.1:8080/demo; UPSTREAM=sip:host:port routes to a SIP server instead.
 	$(BIN)/sipws local --config $(CONFIG) $(if $(UPSTREAM),--upstream '$(UPSTREAM)')
 
 .PHONY: lint
@@ -79,18 +80,35 @@ deps: ## Install the Debian packages tests need (only those missing).
 	bash hack/install-deps.sh
 
 .PHONY: test
-test: deps verify build envtest-bins helm ## Everything CI runs: lint, unit and integration tests with -race, envtest, interop with real peers.
+test: deps verify build envtest-bins helm ## Everything CI runs: lint, unit and integration tests with -race, envtest, interop with real peers, the demo page in a real browser.
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory interop
+	$(MAKE) --no-print-directory browser
 
 .PHONY: envtest-bins
 envtest-bins: ## Build kube-apiserver and etcd for envtest into $$KUBEBUILDER_ASSETS (cached; cold: minutes each).
 	K8S_BIN_DIR=$(KUBEBUILDER_ASSETS) bash hack/k8s/build-bins.sh kube-apiserver etcd
 
 .PHONY: interop
-interop: build ## Real peers: JsSIP + SIP.js through sipws local to Kamailio (udp and tcp upstream, ws and wss).
+interop: build ## Real peers: JsSIP + SIP.js through sipws local to Kamailio (udp and tcp upstream) and to the built-in registrar, over ws and wss.
 	bash hack/interop/setup.sh
-	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws UPSTREAM_TRANSPORTS="udp tcp" bash hack/interop/run-sipws.sh
+	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws UPSTREAM_TRANSPORTS="udp tcp registrar" bash hack/interop/run-sipws.sh
+
+.PHONY: browser
+browser: build ## The demo page in headless Debian chromium: two pages over wss register, MESSAGE, call, hang up (screenshot: bin/demo.png).
+	bash hack/browser/setup.sh
+	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws SCREENSHOT=$(CURDIR)/$(BIN)/demo.png bash hack/browser/run.sh
+
+.PHONY: demo-screenshot
+demo-screenshot: build ## Refresh docs/img/demo.png (the README's screenshot) with the browser test.
+	bash hack/browser/setup.sh
+	SIPWS_BIN=$(CURDIR)/$(BIN)/sipws SCREENSHOT=$(CURDIR)/docs/img/demo.png bash hack/browser/run.sh
+
+.PHONY: demo-assets
+demo-assets: ## Rebuild edge/demo/static/jssip.min.js from npm's jssip (pinned by hack/browser/package-lock.json).
+	bash hack/browser/setup.sh
+	cd hack/browser && npx --no-install esbuild node_modules/jssip/lib/JsSIP.js --bundle --minify --format=iife \
+	  --global-name=JsSIP --platform=browser --legal-comments=none --outfile=../../edge/demo/static/jssip.min.js
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/sipws/sipws/api/v1alpha1"
@@ -88,6 +91,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
 	if err := Setup(mgr, Options{EdgeImage: "sipws:edge-test", RouterImage: "sipws:router-test", ClusterDomain: "cluster.local", Logger: logger}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: setup: %v\n", err)
 		return 1
@@ -106,7 +110,12 @@ func runSuite(m *testing.M) int {
 // namespace creates a fresh namespace for one test.
 func namespace(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d-%s", nsSeq.Add(1), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+	name := fmt.Sprintf("t%d-%s", nsSeq.Add(1), strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name())))
 	if len(name) > 63 {
 		name = name[:63]
 	}
@@ -305,6 +314,9 @@ func TestCreateGateway(t *testing.T) {
 	if len(gw.Status.Listeners) != 2 || gw.Status.Listeners[1].Name != "wss" || gw.Status.Listeners[1].Port != 8443 ||
 		!meta.IsStatusConditionTrue(gw.Status.Listeners[1].Conditions, string(v1.ConditionProgrammed)) {
 		t.Errorf("listener status = %+v", gw.Status.Listeners)
+	}
+	if gw.Status.ListenerCount != 2 {
+		t.Errorf("status.listenerCount = %d, want 2", gw.Status.ListenerCount)
 	}
 	if gw.Status.FlowTokenSecret != "gw-flow-token" {
 		t.Errorf("status.flowTokenSecret = %q", gw.Status.FlowTokenSecret)
@@ -525,6 +537,7 @@ func TestRemoveAutoscaling(t *testing.T) {
 // TestNotAccepted: what the schema lets through but the data plane refuses is reported as
 // Accepted=False and nothing is applied.
 func TestNotAccepted(t *testing.T) {
+	invalid0 := testutil.ToFloat64(reconcileOutcomes.WithLabelValues(outcomeInvalid))
 	ns := namespace(t)
 	gw := gateway(ns)
 	gw.Spec.Listeners[0].Port = render.AdminPort
@@ -538,6 +551,9 @@ func TestNotAccepted(t *testing.T) {
 	c := meta.FindStatusCondition(getGW(t, ns).Status.Conditions, string(v1.ConditionAccepted))
 	if !strings.Contains(c.Message, "admin.address") {
 		t.Errorf("Accepted message %q does not say what is wrong", c.Message)
+	}
+	if got := testutil.ToFloat64(reconcileOutcomes.WithLabelValues(outcomeInvalid)); got <= invalid0 {
+		t.Errorf("sipws_controller_reconcile_outcomes_total{outcome=invalid} = %v, want more than %v", got, invalid0)
 	}
 	var d appsv1.Deployment
 	if err := get(t, ns, "gw-edge", &d); !apierrors.IsNotFound(err) {

@@ -63,6 +63,8 @@ func NewScheme() *runtime.Scheme {
 // Reconciler reconciles one SipWebSocketGateway at a time.
 type Reconciler struct {
 	client client.Client
+	// reader reads around the cache, where a stale cache would do harm.
+	reader client.Reader
 	opts   Options
 	log    *slog.Logger
 }
@@ -81,7 +83,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Reconciler{client: mgr.GetClient(), opts: opts, log: opts.Logger}
+	r := &Reconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), opts: opts, log: opts.Logger}
 	ctx := context.Background()
 	fi := mgr.GetFieldIndexer()
 	if err := fi.IndexField(ctx, &v1.SipWebSocketGateway{}, indexSecrets, func(o client.Object) []string {
@@ -154,6 +156,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	st := newStatus(&gw)
 	result, err := r.reconcile(ctx, &gw, st)
 	if perr := r.patchStatus(ctx, &gw, st); perr != nil {
+		reconcileOutcomes.WithLabelValues(outcomeStatusFailed).Inc()
 		err = errors.Join(err, perr)
 	}
 	return result, err
@@ -210,6 +213,7 @@ func (r *Reconciler) reconcile(ctx context.Context, gw *v1.SipWebSocketGateway, 
 	switch {
 	case errors.As(err, &invalid):
 		st.invalid(invalid.Error())
+		reconcileOutcomes.WithLabelValues(outcomeInvalid).Inc()
 		r.log.Info("gateway not accepted", "gateway", gw.Namespace+"/"+gw.Name, "reason", invalid.Error())
 		// Nothing to retry until the spec changes; the running children stay as they are.
 		return ctrl.Result{}, r.observe(ctx, gw, st)
@@ -222,20 +226,24 @@ func (r *Reconciler) reconcile(ctx context.Context, gw *v1.SipWebSocketGateway, 
 		// Secret and the Deployments as they are, so running pods keep their last good
 		// configuration. The Secret watch brings us back when it appears.
 		st.notProgrammed(v1.ReasonPending, "waiting for referenced Secrets; running pods keep the last applied configuration")
+		reconcileOutcomes.WithLabelValues(outcomeUnresolved).Inc()
 		return ctrl.Result{}, r.observe(ctx, gw, st)
 	}
 
 	for _, o := range out.Objects() {
 		if err := apply(ctx, r.client, o); err != nil {
 			st.notProgrammed(v1.ReasonApplyFailed, err.Error())
+			reconcileOutcomes.WithLabelValues(outcomeApplyFailed).Inc()
 			return ctrl.Result{}, err
 		}
 	}
 	if err := r.deleteUnwanted(ctx, gw, out); err != nil {
 		st.notProgrammed(v1.ReasonApplyFailed, err.Error())
+		reconcileOutcomes.WithLabelValues(outcomeApplyFailed).Inc()
 		return ctrl.Result{}, err
 	}
 	st.programmed(out)
+	reconcileOutcomes.WithLabelValues(outcomeProgrammed).Inc()
 	return ctrl.Result{}, r.observe(ctx, gw, st)
 }
 
@@ -262,8 +270,14 @@ func (r *Reconciler) resolveSecrets(ctx context.Context, gw *v1.SipWebSocketGate
 // flow token in use.
 func (r *Reconciler) generatedKeys(ctx context.Context, gw *v1.SipWebSocketGateway) ([]byte, string, error) {
 	name := render.FlowTokenSecretName(gw.Name)
+	key := types.NamespacedName{Namespace: gw.Namespace, Name: name}
 	var s corev1.Secret
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: name}, &s)
+	err := r.client.Get(ctx, key, &s)
+	if apierrors.IsNotFound(err) {
+		// The cache may not have seen a Secret created by the previous reconcile yet: ask the
+		// API server before generating a key that would replace it.
+		err = r.reader.Get(ctx, key, &s)
+	}
 	switch {
 	case err == nil:
 		if !metav1.IsControlledBy(&s, gw) {

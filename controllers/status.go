@@ -216,6 +216,12 @@ func (s *status) finish() {
 		ls = append(ls, v1.ListenerStatus{Name: l.Name, Port: l.Port, Protocol: l.Protocol, Conditions: conds})
 	}
 	s.next.Listeners = ls
+	s.next.ListenerCount = 0
+	for _, l := range ls {
+		if meta.IsStatusConditionTrue(l.Conditions, string(v1.ConditionProgrammed)) {
+			s.next.ListenerCount++
+		}
+	}
 }
 
 // patchStatus writes the status once, and only when it changed.
@@ -229,8 +235,8 @@ func (r *Reconciler) patchStatus(ctx context.Context, gw *v1.SipWebSocketGateway
 	}
 	patch := client.MergeFrom(gw.DeepCopy())
 	gw.Status = s.next
-	if err := r.client.Status().Patch(ctx, gw, patch); err != nil {
-		return fmt.Errorf("patch status: %w", client.IgnoreNotFound(err))
+	if err := r.client.Status().Patch(ctx, gw, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("patch status: %w", err)
 	}
 	return nil
 }

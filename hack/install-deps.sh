@@ -6,6 +6,8 @@ set -euo pipefail
 need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v git >/dev/null 2>&1 || need+=(git)
+# The demo page's browser test (hack/browser) drives Debian's chromium headless.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if ((${#need[@]} > 0)); then
 	if [[ $(id -u) != 0 ]]; then

@@ -19,7 +19,7 @@ import (
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=sipgw,categories=sipws
-// +kubebuilder:printcolumn:name="Listeners",type=string,JSONPath=`.spec.listeners[*].name`
+// +kubebuilder:printcolumn:name="Listeners",type=integer,JSONPath=`.status.listenerCount`,description="Programmed listeners"
 // +kubebuilder:printcolumn:name="Edge",type=integer,JSONPath=`.status.edge.readyReplicas`,description="Ready edge pods"
 // +kubebuilder:printcolumn:name="Router",type=integer,JSONPath=`.status.router.readyReplicas`,description="Ready router pods"
 // +kubebuilder:printcolumn:name="Flows",type=integer,JSONPath=`.status.flows`,description="Live client connections"
@@ -383,9 +383,9 @@ type Upstream struct {
 // Registrar is the router's built-in registrar (RFC 3261 §10) and forking proxy, with bindings
 // in a NATS JetStream key-value bucket. Every field is optional: `registrar: {}` works.
 //
-// +kubebuilder:validation:XValidation:rule="duration(self.minExpires) <= duration(self.maxExpires)",message="registrar.minExpires must not exceed maxExpires"
-// +kubebuilder:validation:XValidation:rule="!has(self.defaultExpires) || (duration(self.minExpires) <= duration(self.defaultExpires) && duration(self.defaultExpires) <= duration(self.maxExpires))",message="registrar.defaultExpires must lie between minExpires and maxExpires"
-// +kubebuilder:validation:XValidation:rule="duration(self.minExpires) >= duration('1s')",message="registrar.minExpires must be at least 1s"
+// +kubebuilder:validation:XValidation:rule="!has(self.minExpires) || !has(self.maxExpires) || duration(self.minExpires) <= duration(self.maxExpires)",message="registrar.minExpires must not exceed maxExpires"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultExpires) || !has(self.minExpires) || !has(self.maxExpires) || (duration(self.minExpires) <= duration(self.defaultExpires) && duration(self.defaultExpires) <= duration(self.maxExpires))",message="registrar.defaultExpires must lie between minExpires and maxExpires"
+// +kubebuilder:validation:XValidation:rule="!has(self.minExpires) || duration(self.minExpires) >= duration('1s')",message="registrar.minExpires must be at least 1s"
 type Registrar struct {
 	// Bucket is the JetStream key-value bucket of bindings (default "sipws-<gateway>-bindings").
 	//
@@ -522,7 +522,7 @@ type ServiceReference struct {
 
 // HealthCheck probes each target with OPTIONS; any response counts as alive.
 //
-// +kubebuilder:validation:XValidation:rule="duration(self.timeout) <= duration(self.interval)",message="healthCheck.timeout must not exceed interval"
+// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || !has(self.interval) || duration(self.timeout) <= duration(self.interval)",message="healthCheck.timeout must not exceed interval"
 type HealthCheck struct {
 	// Interval between probes.
 	//
@@ -649,7 +649,7 @@ func (r SecretKeyReference) KeySelect(def string) string {
 
 // KeepAlive sets the edge's keep-alive behaviour (RFC 7118 §6).
 //
-// +kubebuilder:validation:XValidation:rule="duration(self.pingInterval) < duration(self.idleTimeout)",message="keepAlive.pingInterval must be shorter than idleTimeout"
+// +kubebuilder:validation:XValidation:rule="!has(self.pingInterval) || !has(self.idleTimeout) || duration(self.pingInterval) < duration(self.idleTimeout)",message="keepAlive.pingInterval must be shorter than idleTimeout"
 type KeepAlive struct {
 	// PingInterval between server WebSocket pings on a quiet connection.
 	//
@@ -727,7 +727,7 @@ type Workload struct {
 
 // Autoscaling configures a HorizontalPodAutoscaler (autoscaling/v2).
 //
-// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas (default 2) must not exceed maxReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas (default 2) must not exceed maxReplicas"
 // +kubebuilder:validation:XValidation:rule="has(self.targetFlowsPerPod) || has(self.targetCPUUtilizationPercentage)",message="autoscaling needs targetFlowsPerPod or targetCPUUtilizationPercentage"
 type Autoscaling struct {
 	// MinReplicas of the HPA.
@@ -896,7 +896,7 @@ type RouterTLS struct {
 
 // Timers of UDP transactions (RFC 3261 §17.1.1.1, §17.1.2.2).
 //
-// +kubebuilder:validation:XValidation:rule="duration(self.t1) <= duration(self.t2)",message="timers.t1 must not exceed t2"
+// +kubebuilder:validation:XValidation:rule="!has(self.t1) || !has(self.t2) || duration(self.t1) <= duration(self.t2)",message="timers.t1 must not exceed t2"
 type Timers struct {
 	// T1 is the RTT estimate; retransmissions start at T1 and double.
 	//
@@ -957,6 +957,12 @@ type SipWebSocketGatewayStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=16
 	Listeners []ListenerStatus `json:"listeners,omitempty"`
+
+	// ListenerCount is the number of listeners whose Programmed condition is True (the
+	// Listeners column of kubectl get; a printer column shows only the first item of a list).
+	//
+	// +optional
+	ListenerCount int32 `json:"listenerCount,omitempty"`
 
 	// Addresses clients reach the edge Service at.
 	//

@@ -89,7 +89,8 @@ func runEdge(args []string, local bool) error {
 	fs, common := newFlags(name, defConfig)
 	natsAddr := fs.String("nats-listen", "127.0.0.1:0", "local mode: address of the embedded NATS server")
 	natsInProcess := fs.Bool("nats-in-process", true, "local mode: edge and router reach the embedded NATS server in memory, not over loopback TCP (other clients still use --nats-listen)")
-	upstreamURI := fs.String("upstream", "", "local mode: send every client request to this SIP URI (e.g. sip:127.0.0.1:5060)")
+	upstreamURI := fs.String("upstream", "", "local mode: send every client request to this SIP URI (e.g. sip:127.0.0.1:5060) instead of the config's routes (the built-in registrar)")
+	natsStore := fs.String("nats-store", "", "local mode: JetStream storage directory of the embedded NATS (registrar bindings; default: a temporary directory removed on exit)")
 	log, cfg, err := common.parse(fs, args)
 	if err != nil {
 		return err
@@ -103,7 +104,14 @@ func runEdge(args []string, local bool) error {
 		if err := ensureLocalCerts(cfg); err != nil {
 			return err
 		}
-		ns, err := natsembed.Start(natsembed.Options{Address: *natsAddr, Name: "sipws-local"})
+		jsDir := *natsStore
+		if jsDir == "" {
+			if jsDir, err = os.MkdirTemp("", "sipws-nats-"); err != nil {
+				return fmt.Errorf("JetStream directory: %w", err)
+			}
+			defer os.RemoveAll(jsDir)
+		}
+		ns, err := natsembed.Start(natsembed.Options{Address: *natsAddr, Name: "sipws-local", JetStreamDir: jsDir})
 		if err != nil {
 			return err
 		}

@@ -34,6 +34,9 @@ const (
 	listenerKeyFmt  = "listener-%s-%d.key"
 )
 
+// registrarUsersFile is the users file of a route's registrar in the files Secret.
+func registrarUsersFile(route string) string { return "registrar-" + route + "-users.yaml" }
+
 // Refs lists every Secret key the gateway references, in spec order. The flow-token key ring
 // is included only when flowTokenSecretRef is set; otherwise it comes from the generated
 // Secret (FlowTokenSecretName), which the reconciler creates.
@@ -68,6 +71,13 @@ func Refs(gw *v1.SipWebSocketGateway) []Ref {
 		refs = append(refs,
 			Ref{Secret: t.CertificateRef.Name, Key: corev1.TLSCertKey, File: fileRouterCert, Field: "spec.router.tls.certificateRef"},
 			Ref{Secret: t.CertificateRef.Name, Key: corev1.TLSPrivateKeyKey, File: fileRouterKey, Field: "spec.router.tls.certificateRef"})
+	}
+	for _, rt := range gw.Spec.Routes {
+		if g := rt.Upstream.Registrar; g != nil && g.Auth != nil {
+			r := g.Auth.UsersSecretRef
+			refs = append(refs, Ref{Secret: r.Name, Key: r.KeySelect(v1.DefaultRegistrarUsersKey), File: registrarUsersFile(rt.Name),
+				Field: "spec.routes[" + rt.Name + "].upstream.registrar.auth.usersSecretRef"})
+		}
 	}
 	if r := gw.Spec.FlowTokenSecretRef; r != nil {
 		refs = append(refs, Ref{Secret: r.Name, Key: r.KeySelect(v1.DefaultFlowTokenKey), File: FlowKeysKey, Field: "spec.flowTokenSecretRef"})

@@ -9,6 +9,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -61,9 +62,10 @@ type Output struct {
 	RolloutHashs map[Component]string
 }
 
-// Objects lists every object of out in apply order: files first, so pods that start find them.
+// Objects lists every object of out in apply order: the files Secret before the ConfigMap that
+// names its files, both before the Deployments that mount them.
 func (out *Output) Objects() []client.Object {
-	objs := []client.Object{out.ConfigMap, out.FilesSecret}
+	objs := []client.Object{out.FilesSecret, out.ConfigMap}
 	for _, c := range []Component{Edge, Router} {
 		objs = append(objs, out.Deployments[c], out.Services[c])
 		if h := out.HPAs[c]; h != nil {
@@ -116,14 +118,27 @@ func Render(gw *v1.SipWebSocketGateway, in Inputs) (*Output, error) {
 		},
 		Data: map[string]string{ConfigKey: string(data)},
 	}
+	files := make(map[string][]byte, len(in.Files))
+	for k, v := range in.Files {
+		files[k] = v
+	}
+	for _, rt := range gw.Spec.Routes {
+		if g := rt.Upstream.Registrar; g != nil && g.Auth != nil {
+			name := registrarUsersFile(rt.Name)
+			if v, ok := files[name]; ok {
+				delete(files, name)
+				files[hashedUsersFile(rt.Name, in.Files)] = v
+			}
+		}
+	}
 	out.FilesSecret = &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: FilesSecretName(gw.Name), Namespace: gw.Namespace, Labels: Labels(gw.Name, ""),
-			Annotations: map[string]string{AnnotationConfigHash: hashFiles(in.Files)},
+			Annotations: map[string]string{AnnotationConfigHash: hashFiles(files)},
 		},
 		Type: corev1.SecretTypeOpaque,
-		Data: in.Files,
+		Data: files,
 	}
 	for _, w := range workloads(gw, in, cfg) {
 		out.RolloutHashs[w.component] = w.rolloutHash
@@ -251,7 +266,7 @@ func DataPlaneConfig(gw *v1.SipWebSocketGateway, in Inputs) (*config.Config, err
 		c.Router.Timers = config.Timers{T1: config.D(mustDuration(t.T1)), T2: config.D(mustDuration(t.T2)), Failover: config.D(mustDuration(t.Failover))}
 	}
 	for _, rt := range s.Routes {
-		cr, err := route(gw, rt, in.ClusterDomain)
+		cr, err := route(gw, rt, in.ClusterDomain, in.Files)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -332,7 +347,7 @@ func limits(gateway, listener *v1.Limits) (config.Limits, error) {
 	}, err
 }
 
-func route(gw *v1.SipWebSocketGateway, rt v1.Route, clusterDomain string) (config.Route, error) {
+func route(gw *v1.SipWebSocketGateway, rt v1.Route, clusterDomain string, files map[string][]byte) (config.Route, error) {
 	f := "spec.routes[" + rt.Name + "]"
 	cr := config.Route{Name: rt.Name, FlowRouting: string(rt.FlowRouting)}
 	if m := rt.Match; m != nil {
@@ -350,7 +365,25 @@ func route(gw *v1.SipWebSocketGateway, rt v1.Route, clusterDomain string) (confi
 	case u.NATSSubject != "":
 		cr.Upstream.NATSSubject = u.NATSSubject
 	case u.Registrar != nil:
-		return cr, fmt.Errorf("%s.upstream.registrar: not supported by this version of the data plane", f)
+		g := u.Registrar
+		cr.Upstream.Registrar = &config.Registrar{
+			Bucket:         g.Bucket,
+			Replicas:       int(g.Replicas),
+			MinExpires:     config.D(mustDuration(g.MinExpires)),
+			MaxExpires:     config.D(mustDuration(g.MaxExpires)),
+			DefaultExpires: config.D(mustDuration(g.DefaultExpires)),
+		}
+		if a := g.Auth; a != nil {
+			cr.Upstream.Registrar.Auth = &config.RegistrarAuth{
+				Realm: a.Realm,
+				// The router reads the users file when the config is (re)loaded: the name
+				// carries a hash of its content so a changed users Secret changes the config
+				// and reaches running routers.
+				UsersFile:  FilesDir + "/" + hashedUsersFile(rt.Name, files),
+				Algorithms: a.Algorithms,
+				Requests:   a.Requests,
+			}
+		}
 	default:
 		return cr, fmt.Errorf("%s.upstream: exactly one of targets, serviceRef, natsSubject or registrar is required", f)
 	}
@@ -364,6 +397,12 @@ func route(gw *v1.SipWebSocketGateway, rt v1.Route, clusterDomain string) (confi
 		}
 	}
 	return cr, nil
+}
+
+// hashedUsersFile is the name of a route's users file in the files Secret: the name carries a
+// hash of the content (see Render).
+func hashedUsersFile(route string, files map[string][]byte) string {
+	return strings.TrimSuffix(registrarUsersFile(route), ".yaml") + "-" + hashBytes(files[registrarUsersFile(route)])[:8] + ".yaml"
 }
 
 // ServiceURI is the SIP URI of a Service upstream: its cluster DNS name, which the router

@@ -72,18 +72,49 @@ type RouteMatch struct {
 	Listeners []string `json:"listeners,omitempty"`
 }
 
-// Upstream is exactly one of: SIP server targets, or a NATS subject.
+// Upstream is exactly one of: SIP server targets, a NATS subject, or the built-in registrar.
 type Upstream struct {
 	// Targets are SIP URIs of servers ("sip:pbx.voice.svc:5060;transport=udp"), with weights.
 	Targets []Target `json:"targets,omitempty"`
 	// NATSSubject publishes requests to this subject instead (applications speaking SIP over NATS).
 	NATSSubject string `json:"natsSubject,omitempty"`
+	// Registrar makes the router itself the registrar and proxy of matching requests, with
+	// bindings in a NATS JetStream key-value bucket (docs/registrar.md).
+	Registrar *Registrar `json:"registrar,omitempty"`
 	// Balance is callID (default: a dialog stays on one server, and a CANCEL or ACK handled
 	// by another router replica lands on the INVITE's server), roundRobin, weighted, or aor
 	// (a user's REGISTER and calls land on one server).
 	Balance string `json:"balance,omitempty"`
 	// HealthCheck probes targets with OPTIONS.
 	HealthCheck HealthCheck `json:"healthCheck,omitempty"`
+}
+
+// Registrar is the built-in registrar (RFC 3261 §10) and forking proxy.
+type Registrar struct {
+	// Bucket is the JetStream key-value bucket of bindings (default "sipws-<gateway>-bindings").
+	Bucket string `json:"bucket,omitempty"`
+	// Replicas of the bucket in a clustered NATS (default 1).
+	Replicas int `json:"replicas,omitempty"`
+	// MinExpires: shorter registrations get 423 Interval Too Brief (default 60s).
+	MinExpires Duration `json:"minExpires,omitempty"`
+	// MaxExpires: longer registrations are shortened (default 1h).
+	MaxExpires Duration `json:"maxExpires,omitempty"`
+	// DefaultExpires applies when a REGISTER gives none (default 1h, at most maxExpires).
+	DefaultExpires Duration `json:"defaultExpires,omitempty"`
+	// Auth turns digest authentication on (default off).
+	Auth *RegistrarAuth `json:"auth,omitempty"`
+}
+
+// RegistrarAuth is digest authentication (RFC 2617, RFC 7616) against a users file.
+type RegistrarAuth struct {
+	// Realm of the challenges.
+	Realm string `json:"realm"`
+	// UsersFile is YAML `users: {name: password}` (a mounted Secret works the same way).
+	UsersFile string `json:"usersFile"`
+	// Algorithms offered, in order: MD5, SHA-256 (default both, MD5 first for JsSIP).
+	Algorithms []string `json:"algorithms,omitempty"`
+	// Requests also challenges out-of-dialog requests other than REGISTER with 407.
+	Requests bool `json:"requests,omitempty"`
 }
 
 // Target is one upstream SIP server.
@@ -157,6 +188,22 @@ func (r *Router) Default() {
 			rt.FlowRouting = FlowRoutingPath
 		}
 		u := &rt.Upstream
+		if g := u.Registrar; g != nil {
+			if g.MinExpires.Duration == 0 {
+				g.MinExpires.Duration = time.Minute
+			}
+			if g.MaxExpires.Duration == 0 {
+				g.MaxExpires.Duration = time.Hour
+			}
+			if g.DefaultExpires.Duration == 0 {
+				g.DefaultExpires.Duration = min(time.Hour, g.MaxExpires.Duration)
+			}
+			if g.Replicas == 0 {
+				g.Replicas = 1
+			}
+			// Nothing to probe or balance.
+			u.HealthCheck.Disabled = true
+		}
 		if u.Balance == "" {
 			u.Balance = BalanceCallID
 		}
@@ -223,11 +270,17 @@ func (r *Router) validate(p *problems) {
 			}
 		}
 		u := &rt.Upstream
-		switch {
-		case len(u.Targets) == 0 && u.NATSSubject == "":
-			p.add(f+".upstream", "exactly one of targets or natsSubject is required")
-		case len(u.Targets) > 0 && u.NATSSubject != "":
-			p.add(f+".upstream", "targets and natsSubject are exclusive")
+		kinds := 0
+		for _, set := range []bool{len(u.Targets) > 0, u.NATSSubject != "", u.Registrar != nil} {
+			if set {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			p.add(f+".upstream", "exactly one of targets, natsSubject or registrar is required")
+		}
+		if g := u.Registrar; g != nil {
+			g.validate(p, f+".upstream.registrar")
 		}
 		for j, t := range u.Targets {
 			tf := fmt.Sprintf("%s.upstream.targets[%d]", f, j)
@@ -248,4 +301,50 @@ func (r *Router) validate(p *problems) {
 			p.add(f+".upstream.healthCheck", "interval and timeout must be positive, upAfter and downAfter at least 1")
 		}
 	}
+}
+
+func (g *Registrar) validate(p *problems, f string) {
+	if g.Bucket != "" && !validBucket(g.Bucket) {
+		p.add(f+".bucket", "%q may only hold letters, digits, '-' and '_'", g.Bucket)
+	}
+	if g.Replicas < 1 || g.Replicas > 5 {
+		p.add(f+".replicas", "must be 1..5")
+	}
+	if g.MinExpires.Duration < time.Second || g.MaxExpires.Duration < g.MinExpires.Duration {
+		p.add(f, "minExpires must be at least 1s and maxExpires at least minExpires")
+	}
+	if g.DefaultExpires.Duration < g.MinExpires.Duration || g.DefaultExpires.Duration > g.MaxExpires.Duration {
+		p.add(f+".defaultExpires", "must lie between minExpires and maxExpires")
+	}
+	if a := g.Auth; a != nil {
+		if a.Realm == "" {
+			p.add(f+".auth.realm", "required")
+		}
+		if a.UsersFile == "" {
+			p.add(f+".auth.usersFile", "required")
+		}
+		for i, alg := range a.Algorithms {
+			if alg != "MD5" && alg != "SHA-256" {
+				p.add(fmt.Sprintf("%s.auth.algorithms[%d]", f, i), "%q must be MD5 or SHA-256", alg)
+			}
+		}
+	}
+}
+
+// validBucket: JetStream bucket names are [A-Za-z0-9_-]+.
+func validBucket(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// RegistrarBucket is the bucket name of the gateway's bindings.
+func (g *Registrar) RegistrarBucket(gateway string) string {
+	if g.Bucket != "" {
+		return g.Bucket
+	}
+	return "sipws-" + gateway + "-bindings"
 }

@@ -46,6 +46,9 @@ type Listener struct {
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
 	// Limits bound what one listener accepts.
 	Limits Limits `json:"limits,omitempty"`
+	// Demo serves the demo softphone at /demo on this listener (plain GETs without a
+	// WebSocket upgrade). For local mode; off by default.
+	Demo bool `json:"demo,omitempty"`
 }
 
 // TLS holds the certificates of a WSS listener, chosen by SNI.

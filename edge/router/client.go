@@ -99,6 +99,9 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 		return
 	}
 
+	if r.regInDialog(f, token, m, via) {
+		return // a dialog between two clients of the built-in registrar
+	}
 	// Loose routing: our own Route entries (Record-Route of a dialog through us) are popped.
 	for {
 		v, ok := m.TopValue("Route")
@@ -182,6 +185,10 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 		}
 		if up.route.Upstream.NATSSubject != "" {
 			r.toSubject(up.route.Upstream.NATSSubject, h, m)
+			return
+		}
+		if up.route.Upstream.Registrar != nil {
+			r.toRegistrar(f, token, m, via, ruri, up.route.Upstream.Registrar)
 			return
 		}
 		cands = up.candidates(m)
@@ -465,6 +472,9 @@ func (r *Router) toSubject(subject string, h nats.Header, m *sipmsg.Msg) {
 func (r *Router) clientResponse(m *sipmsg.Msg) {
 	top, ok := m.TopValue("Via")
 	if !ok || !strings.Contains(top, branchPrefix) {
+		if ok && r.regResponse(m, m.Bytes()) {
+			return // a leg of a request the built-in registrar forked
+		}
 		r.m.dropped.WithLabelValues("client", "not_our_via").Inc()
 		return
 	}

@@ -16,6 +16,7 @@ type metrics struct {
 	retransmissionsAbsorbed prometheus.Counter
 	flowFailed              prometheus.Counter
 	tampered                prometheus.Counter
+	regBindings             *prometheus.CounterVec
 	probes                  prometheus.Counter
 }
 
@@ -52,6 +53,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		probes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "probes_total",
 			Help: "OPTIONS health probes sent."}),
 	}
+	m.regBindings = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "registrar_bindings_total",
+		Help: "Built-in registrar: successful REGISTERs (register) and bindings removed with their flow (removed_flow)."}, []string{"event"})
+	reg.MustRegister(m.regBindings)
 	reg.MustRegister(m.requests, m.responses, m.relayed, m.ownResponses, m.dropped, m.sendErrors, m.failovers,
 		m.targetUp, m.latency, m.retransmissions, m.retransmissionsAbsorbed, m.flowFailed, m.tampered, m.probes)
 	return m

@@ -72,6 +72,7 @@ type Router struct {
 	work    []chan *nats.Msg // client messages, sharded by flow so one flow stays in order
 	ctx     *txTable
 	stx     *txTable
+	reg     regState // built-in registrar (registrar.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -199,6 +200,10 @@ func (r *Router) Start(ctx context.Context) error {
 			r.log.Warn("NATS flush after subscribe", "err", err)
 		}
 	}
+	if err := r.startRegistrar(); err != nil {
+		r.Close()
+		return err
+	}
 	r.wg.Add(1)
 	go r.housekeeping()
 	r.serving.Store(true)
@@ -267,6 +272,7 @@ func (r *Router) Close() error {
 	for _, s := range r.subs {
 		_ = s.Drain()
 	}
+	r.stopRegistrar()
 	select {
 	case <-r.stop:
 	default:

@@ -230,6 +230,12 @@ func (l *listener) handshake(nc net.Conn) {
 		}
 		rw = th.Conn()
 	}
+	if lc.Demo { // plain GETs get the demo page (demohttp.go)
+		var served bool
+		if rw, served = serveDemo(rw); served {
+			return
+		}
+	}
 
 	up := gobwas.Upgrader{
 		OnRequest: func(uri []byte) error {

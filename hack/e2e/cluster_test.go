@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -48,6 +49,8 @@ type proc struct {
 	log  string
 	done chan struct{}
 	err  error
+	// stopped: ended on purpose by stopProc, not a crash.
+	stopped atomic.Bool
 }
 
 // startCluster starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
@@ -85,6 +88,8 @@ func startCluster(ctx context.Context, t *testing.T, binDir, kwokDir string) *cl
 		"--etcd-servers=http://127.0.0.1:"+etcdClient,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		// The "kubernetes" Service endpoints cannot point at loopback; nothing here uses them.
+		"--endpoint-reconciler-type=none",
 		"--secure-port="+apiPort,
 		"--cert-dir="+filepath.Join(c.dir, "apiserver-certs"),
 		"--tls-cert-file="+c.path("apiserver.crt"),
@@ -111,11 +116,17 @@ func startCluster(ctx context.Context, t *testing.T, binDir, kwokDir string) *cl
 		"--bind-address=127.0.0.1",
 		"--secure-port="+kcmPort,
 		"--leader-elect=false",
+		"--authentication-skip-lookup=true",
 		// What a gateway needs: Deployments -> ReplicaSets -> Pods, owner-reference garbage
-		// collection, HPAs, PDB status, default ServiceAccounts, namespace deletion.
+		// collection, HPAs, PDB status, default ServiceAccounts, namespace deletion, and node
+		// lifecycle, which lifts the not-ready taint new nodes get once kwok reports them Ready.
 		"--controllers=deployment-controller,replicaset-controller,garbage-collector-controller,"+
 			"horizontal-pod-autoscaler-controller,disruption-controller,serviceaccount-controller,"+
-			"namespace-controller,endpointslice-controller,root-ca-certificate-publisher-controller",
+			"namespace-controller,endpointslice-controller,root-ca-certificate-publisher-controller,"+
+			"service-cidr-controller,node-lifecycle-controller",
+		// kwok's heartbeat comes every 20-45 s; on a loaded machine the default 50 s grace
+		// would flap the nodes NotReady.
+		"--node-monitor-grace-period=3m",
 		"--root-ca-file="+c.path("ca.crt"),
 		"--service-account-private-key-file="+c.path("sa.key"),
 		"--horizontal-pod-autoscaler-sync-period=5s",
@@ -130,6 +141,7 @@ func startCluster(ctx context.Context, t *testing.T, binDir, kwokDir string) *cl
 		"--bind-address=127.0.0.1",
 		"--secure-port="+schedPort,
 		"--leader-elect=false",
+		"--authentication-skip-lookup=true",
 	)
 	// kwok plays the kubelet of every node annotated kwok.x-k8s.io/node=fake: nodes Ready with
 	// a heartbeat, pods Running and Ready as soon as they are bound, deleted pods removed.
@@ -194,9 +206,12 @@ func (c *cluster) checkAlive() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range c.procs {
+		if p.stopped.Load() {
+			continue
+		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited: %v (log %s):\n%s", p.name, p.err, p.log, tail(p.log, 30))
+			return fmt.Errorf("%s exited: %v (log %s):\n%s", p.name, p.err, p.log, tail(p.log, 10))
 		default:
 		}
 	}
@@ -205,6 +220,7 @@ func (c *cluster) checkAlive() error {
 
 // stopProc sends SIGTERM to one process and waits up to 15 s before SIGKILL.
 func stopProc(p *proc) {
+	p.stopped.Store(true)
 	select {
 	case <-p.done:
 		return

@@ -84,6 +84,12 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	dyn := dynamic.NewForConfigOrDie(cfg)
 	w := &waiter{t: t, c: c}
+	// Runs before the cluster stops (cleanups run last-registered first).
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpState(t, cs, c.path("state.log"))
+		}
+	})
 
 	// Three simulated nodes, so pods spread across nodes can all be placed.
 	for i := range 3 {
@@ -97,14 +103,16 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 		ready := 0
 		for _, n := range nodes.Items {
 			for _, cond := range n.Status.Conditions {
-				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				// Ready, and schedulable: the node lifecycle controller lifted the not-ready
+				// taint the API server puts on new nodes.
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && len(n.Spec.Taints) == 0 {
 					ready++
 				}
 			}
 		}
-		return ready == 3, fmt.Sprintf("%d ready", ready), nil
+		return ready == 3, fmt.Sprintf("%d ready and untainted", ready), nil
 	})
-	step("3 kwok nodes Ready")
+	step("3 kwok nodes Ready and schedulable")
 
 	// helm install. The controller pod lands on a kwok node, which reports it Running; nothing
 	// runs in it (no container runtime), so the test runs the controller as a process below.
@@ -673,4 +681,36 @@ func releaseObjects(ctx context.Context, t *testing.T, cs kubernetes.Interface) 
 	sec, err := cs.CoreV1().Secrets(releaseNS).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + release})
 	add("helm release secrets", len(sec.Items), err)
 	return out
+}
+
+// dumpState writes what a human needs to see why a wait failed: nodes, workloads, pods and
+// events of every namespace. It lands next to the component logs.
+func dumpState(t *testing.T, cs kubernetes.Interface, path string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var b strings.Builder
+	if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+		for _, n := range nodes.Items {
+			fmt.Fprintf(&b, "node %s taints=%v\n", n.Name, n.Spec.Taints)
+		}
+	}
+	if deps, err := cs.AppsV1().Deployments("").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, d := range deps.Items {
+			fmt.Fprintf(&b, "deployment %s/%s gen=%d observed=%d replicas=%d available=%d conditions=%v\n", d.Namespace, d.Name,
+				d.Generation, d.Status.ObservedGeneration, d.Status.Replicas, d.Status.AvailableReplicas, d.Status.Conditions)
+		}
+	}
+	if pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range pods.Items {
+			fmt.Fprintf(&b, "pod %s/%s node=%q phase=%s conditions=%v\n", p.Namespace, p.Name, p.Spec.NodeName, p.Status.Phase, p.Status.Conditions)
+		}
+	}
+	if evs, err := cs.CoreV1().Events("").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, e := range evs.Items {
+			fmt.Fprintf(&b, "event %s %s/%s %s: %s\n", e.Type, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message)
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Logf("state dump: %v", err)
+	}
 }

@@ -14,7 +14,8 @@
 # Environment (defaults in brackets):
 #   SIPWS_BIN          sipws binary [built from ./cmd/sipws into the temp dir]
 #   SIPWS_ARGS         extra `sipws local` arguments (e.g. the router's SIP listen address)
-#   UPSTREAM_TRANSPORTS  [udp]: any of udp tcp (one sipws run each)
+#   UPSTREAM_TRANSPORTS  [udp]: any of udp tcp registrar (one sipws run each; registrar: no
+#                      --upstream, the route goes to sipws's built-in registrar, no Kamailio)
 #   LISTENERS          [ws wss]: client runs per sipws run (wss with a self-signed cert)
 #   DOMAIN             [127.0.0.1] SIP domain of the AoRs
 #   SCENARIO [all]  CLIENT_ARGS (e.g. --trace)  KEEP_WORK=1 keeps the logs (kept on failure)
@@ -82,6 +83,9 @@ write_config() {
 		    udp: 127.0.0.1:$5
 		    tcp: 127.0.0.1:$5
 	YAML
+	if [[ ${6:-} == registrar ]]; then
+		printf '  routes:\n    - name: registrar\n      upstream:\n        registrar: {}\n' >>"$1"
+	fi
 }
 
 rc=0
@@ -89,7 +93,8 @@ for transport in ${UPSTREAM_TRANSPORTS:-udp}; do
 	case $transport in
 	udp) upstream="sip:127.0.0.1:$SIP_PORT" ;;
 	tcp) upstream="sip:127.0.0.1:$SIP_PORT;transport=tcp" ;;
-	*) die "UPSTREAM_TRANSPORTS: $transport is neither udp nor tcp" ;;
+	registrar) upstream="" ;;
+	*) die "UPSTREAM_TRANSPORTS: $transport is not udp, tcp or registrar" ;;
 	esac
 	WS_PORT=$(free_port)
 	WSS_PORT=$(free_port)
@@ -97,9 +102,11 @@ for transport in ${UPSTREAM_TRANSPORTS:-udp}; do
 	NATS_PORT=$(free_port)
 	ROUTER_PORT=$(free_port)
 	cfg=$WORK/sipws-$transport.yaml
-	write_config "$cfg" "$WS_PORT" "$WSS_PORT" "$ADMIN_PORT" "$ROUTER_PORT"
+	write_config "$cfg" "$WS_PORT" "$WSS_PORT" "$ADMIN_PORT" "$ROUTER_PORT" "$transport"
+	up_args=()
+	if [[ -n $upstream ]]; then up_args=(--upstream "$upstream"); fi
 	# shellcheck disable=SC2086 # SIPWS_ARGS is a word list on purpose
-	start_bg "sipws-$transport" "$SIPWS" local --config "$cfg" --upstream "$upstream" \
+	start_bg "sipws-$transport" "$SIPWS" local --config "$cfg" "${up_args[@]}" \
 		--nats-listen "127.0.0.1:$NATS_PORT" --log-level debug ${SIPWS_ARGS:-}
 	SPID=${PIDS[-1]}
 	if ! wait_http "http://127.0.0.1:$ADMIN_PORT/readyz" 20 "$SPID"; then
@@ -108,7 +115,7 @@ for transport in ${UPSTREAM_TRANSPORTS:-udp}; do
 		kill -TERM "$SPID" 2>/dev/null || true
 		continue
 	fi
-	log "sipws ready: ws://127.0.0.1:$WS_PORT/ wss://127.0.0.1:$WSS_PORT/ -> $upstream"
+	log "sipws ready: ws://127.0.0.1:$WS_PORT/ wss://127.0.0.1:$WSS_PORT/ -> ${upstream:-built-in registrar}"
 
 	for listener in ${LISTENERS:-ws wss}; do
 		case $listener in
@@ -116,7 +123,7 @@ for transport in ${UPSTREAM_TRANSPORTS:-udp}; do
 		wss) url="wss://127.0.0.1:$WSS_PORT/" extra=(--insecure) ;;
 		*) die "LISTENERS: $listener is neither ws nor wss" ;;
 		esac
-		echo "# clients over $listener -> sipws -> $transport -> kamailio"
+		echo "# clients over $listener -> sipws -> $transport${upstream:+ -> kamailio}"
 		# shellcheck disable=SC2086 # CLIENT_ARGS is a word list on purpose
 		timeout -k 5 90 node "$INTEROP_DIR/clients.mjs" --url "$url" --domain "${DOMAIN:-127.0.0.1}" \
 			--scenario "${SCENARIO:-all}" "${extra[@]}" ${CLIENT_ARGS:-} || rc=1

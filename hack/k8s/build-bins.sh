@@ -16,6 +16,7 @@
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.37.2}
+K8S_VERSION=${K8S_VERSION#v} # the Makefile passes v1.37.2
 ETCD_VERSION=${ETCD_VERSION:-3.7.3}
 GO=${GO:-go}
 DEST=${K8S_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sipws/k8s-v$K8S_VERSION}
@@ -50,7 +51,8 @@ if ! flock -n 9; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sipws-k8s-build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# A half-written binary only ever has a temporary name; remove it on any exit.
+trap 'rm -rf "$work"; rm -f "$DEST"/.*.tmp.$$' EXIT
 export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" GOWORK=off GOTOOLCHAIN=local
 
 # wrapper_k8s writes the wrapper module for k8s.io/kubernetes once.
