@@ -244,6 +244,8 @@ func label(system string) string {
 	switch system {
 	case "sipws":
 		return "sipws local (WS → edge → NATS → router → UDP)"
+	case "sipws-nats-tcp":
+		return "sipws local, NATS over loopback TCP"
 	case "kamailio":
 		return "Kamailio 5.6 WS → UDP, t_relay (tm)"
 	case "kamailio-stateless":
