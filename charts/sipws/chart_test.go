@@ -267,6 +267,12 @@ func TestTemplate(t *testing.T) {
 				}
 			}
 
+			// The chart owns the Lease the controller leads with, so uninstall removes it.
+			mustObj(t, objs, "Lease/rel-sipws-controller")
+			if !slices.Contains(args, "--leader-election-id=rel-sipws-controller") {
+				t.Errorf("args do not name the chart's Lease: %v", args)
+			}
+
 			svc := mustObj(t, objs, "Service/rel-sipws-controller-metrics")
 			if !reflect.DeepEqual(get(svc, "spec", "selector"), get(dep, "spec", "selector", "matchLabels")) {
 				t.Errorf("metrics Service selector %v != Deployment selector %v", get(svc, "spec", "selector"), get(dep, "spec", "selector", "matchLabels"))

@@ -235,8 +235,9 @@ func stopProc(p *proc) {
 	}
 }
 
-// stop stops the processes in reverse start order; when the test failed the logs are copied
-// to $SIPWS_E2E_LOGS (default bin/e2e-logs/<time>) first.
+// stop stops the processes in reverse start order; when the test failed (or
+// SIPWS_E2E_KEEP_LOGS is set) the logs are then copied to $SIPWS_E2E_LOGS (default
+// bin/e2e-logs)/<time>.
 func (c *cluster) stop() {
 	c.mu.Lock()
 	procs := append([]*proc(nil), c.procs...)
@@ -244,7 +245,7 @@ func (c *cluster) stop() {
 	for i := len(procs) - 1; i >= 0; i-- {
 		stopProc(procs[i])
 	}
-	if !c.t.Failed() {
+	if !c.t.Failed() && os.Getenv("SIPWS_E2E_KEEP_LOGS") == "" {
 		return
 	}
 	dest := os.Getenv("SIPWS_E2E_LOGS")

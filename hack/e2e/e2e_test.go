@@ -227,18 +227,50 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 		})
 	}
 	for _, name := range []string{edge, router} {
-		if _, err := cs.AutoscalingV2().HorizontalPodAutoscalers(gwNS).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		dep, err := cs.AppsV1().Deployments(gwNS).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas := *dep.Spec.Replicas
+		hpa, err := cs.AutoscalingV2().HorizontalPodAutoscalers(gwNS).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
 			t.Errorf("HPA %s: %v", name, err)
+		} else if hpa.Spec.ScaleTargetRef.Kind != "Deployment" || hpa.Spec.ScaleTargetRef.Name != name {
+			t.Errorf("HPA %s scales %v", name, hpa.Spec.ScaleTargetRef)
 		}
-		if _, err := cs.PolicyV1().PodDisruptionBudgets(gwNS).Get(ctx, name, metav1.GetOptions{}); err != nil {
-			t.Errorf("PDB %s: %v", name, err)
-		}
-		if _, err := cs.CoreV1().Services(gwNS).Get(ctx, name, metav1.GetOptions{}); err != nil {
-			t.Errorf("Service %s: %v", name, err)
-		}
+		// The disruption controller counts the pods the PDB selects: its selector matches.
+		w.until(ctx, "PDB "+name+" covers the pods", time.Minute, func() (bool, string, error) {
+			pdb, err := cs.PolicyV1().PodDisruptionBudgets(gwNS).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, "not created", nil
+			}
+			if err != nil {
+				return false, "", err
+			}
+			return pdb.Status.ExpectedPods == replicas, fmt.Sprintf("expects %d pods of %d", pdb.Status.ExpectedPods, replicas), nil
+		})
+		// The endpointslice controller finds the pods behind the Service: its selector matches.
+		w.until(ctx, "Service "+name+" has every pod as a ready endpoint", time.Minute, func() (bool, string, error) {
+			if _, err := cs.CoreV1().Services(gwNS).Get(ctx, name, metav1.GetOptions{}); err != nil {
+				return false, "", err
+			}
+			eps, err := cs.DiscoveryV1().EndpointSlices(gwNS).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
+			if err != nil {
+				return false, "", err
+			}
+			ready := map[string]bool{}
+			for _, sl := range eps.Items {
+				for _, ep := range sl.Endpoints {
+					if ep.Conditions.Ready != nil && *ep.Conditions.Ready && ep.TargetRef != nil {
+						ready[ep.TargetRef.Name] = true
+					}
+				}
+			}
+			return int32(len(ready)) == replicas, fmt.Sprintf("%d ready endpoints of %d", len(ready), replicas), nil
+		})
 	}
 	waitGatewayReady(ctx, t, w, dyn, gwName)
-	step("gateway Ready: edge and router available, HPAs, PDBs, Services present")
+	step("gateway Ready: edge and router available, HPAs, PDBs covering the pods, Services with every pod as endpoint")
 	if t.Failed() {
 		return
 	}
@@ -289,6 +321,13 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 		left := releaseObjects(ctx, t, cs)
 		return len(left) == 0, strings.Join(left, ", "), nil
 	})
+	leases, err := cs.CoordinationV1().Leases(releaseNS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases.Items {
+		t.Errorf("Lease %s/%s left after uninstall", l.Namespace, l.Name)
+	}
 	if _, err := dyn.Resource(crdGVR).Get(ctx, crdName, metav1.GetOptions{}); err != nil {
 		t.Errorf("CRD gone after uninstall (it must stay, gateways live in it): %v", err)
 	}

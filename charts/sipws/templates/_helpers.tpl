@@ -76,6 +76,7 @@ app.kubernetes.io/component: controller
 {{- define "sipws.controllerArgs" -}}
 - controller
 - --leader-elect={{ .Values.controller.leaderElection.enabled }}
+- --leader-election-id={{ include "sipws.controllerName" . }}
 - --metrics-bind-address=:{{ .Values.controller.metricsPort }}
 - --health-probe-bind-address=:{{ .Values.controller.healthPort }}
 - --cluster-domain={{ .Values.controller.clusterDomain }}
