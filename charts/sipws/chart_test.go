@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	gwrender "github.com/sipws/sipws/controllers/render"
 )
 
 // helmVersion must match HELM_VERSION in the Makefile and hack/e2e/tools.sh.
@@ -279,6 +281,21 @@ func TestTemplate(t *testing.T) {
 			}
 			if _, ok := objs["ServiceMonitor/rel-sipws-controller"]; ok != tt.wantMonitor {
 				t.Errorf("ServiceMonitor rendered = %v, want %v", ok, tt.wantMonitor)
+			}
+			pm, ok := objs["PodMonitor/rel-sipws-gateways"]
+			if ok != tt.wantMonitor {
+				t.Errorf("PodMonitor rendered = %v, want %v", ok, tt.wantMonitor)
+			}
+			if ok {
+				// The labels the controller puts on every gateway pod (controllers/render).
+				want := map[string]any{gwrender.LabelName: gwrender.AppName, gwrender.LabelManagedBy: gwrender.ManagedBy}
+				if got := get(pm, "spec", "selector", "matchLabels"); !reflect.DeepEqual(got, want) {
+					t.Errorf("PodMonitor selector = %v, want %v", got, want)
+				}
+				eps, _ := get(pm, "spec", "podMetricsEndpoints").([]any)
+				if len(eps) != 1 || get(eps[0], "port") != gwrender.AdminName {
+					t.Errorf("PodMonitor endpoints = %v, want port %q", eps, gwrender.AdminName)
+				}
 			}
 			cm, ok := objs["ConfigMap/rel-sipws-dashboard"]
 			if ok != tt.wantDashbrd {
