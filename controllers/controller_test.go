@@ -560,3 +560,93 @@ func TestNotAccepted(t *testing.T) {
 		t.Errorf("edge Deployment of a refused gateway: err = %v", err)
 	}
 }
+
+// TestCertificateRenewal: a renewed certificate reaches the files Secret (the Secret watch) and
+// nothing else changes: the edge re-reads certificate files without a restart.
+func TestCertificateRenewal(t *testing.T) {
+	ns, _ := setup(t, nil)
+	var cm0 corev1.ConfigMap
+	var edge0 appsv1.Deployment
+	if err := get(t, ns, "gw-config", &cm0); err != nil {
+		t.Fatal(err)
+	}
+	if err := get(t, ns, "gw-edge", &edge0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "renew the certificate", func() error {
+		var s corev1.Secret
+		if err := get(t, ns, "wss-cert", &s); err != nil {
+			return err
+		}
+		s.Data[corev1.TLSCertKey] = []byte("renewed cert")
+		return k8s.Update(context.Background(), &s)
+	})
+	eventually(t, "files Secret has the renewed certificate", func() error {
+		var s corev1.Secret
+		if err := get(t, ns, "gw-files", &s); err != nil {
+			return err
+		}
+		if got := string(s.Data["listener-wss-0.crt"]); got != "renewed cert" {
+			return fmt.Errorf("listener-wss-0.crt = %q", got)
+		}
+		return nil
+	})
+	var cm corev1.ConfigMap
+	var edge appsv1.Deployment
+	if err := get(t, ns, "gw-config", &cm); err != nil {
+		t.Fatal(err)
+	}
+	if err := get(t, ns, "gw-edge", &edge); err != nil {
+		t.Fatal(err)
+	}
+	if cm.ResourceVersion != cm0.ResourceVersion {
+		t.Errorf("a certificate renewal rewrote the ConfigMap")
+	}
+	if edge.Generation != edge0.Generation {
+		t.Errorf("a certificate renewal changed the edge Deployment (generation %d -> %d)", edge0.Generation, edge.Generation)
+	}
+}
+
+// TestChildrenRestored: a deleted child is re-created and a hand edit of a field the
+// controller applies is put back (server-side apply with forced ownership).
+func TestChildrenRestored(t *testing.T) {
+	ns, _ := setup(t, nil)
+	ctx := context.Background()
+	var svc corev1.Service
+	if err := get(t, ns, "gw-router", &svc); err != nil {
+		t.Fatal(err)
+	}
+	uid := svc.UID
+	if err := k8s.Delete(ctx, &svc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "router Service re-created", func() error {
+		var s corev1.Service
+		if err := get(t, ns, "gw-router", &s); err != nil {
+			return err
+		}
+		if s.UID == uid {
+			return errors.New("still the deleted Service")
+		}
+		return nil
+	})
+	var cm corev1.ConfigMap
+	if err := get(t, ns, "gw-config", &cm); err != nil {
+		t.Fatal(err)
+	}
+	want := cm.Data[render.ConfigKey]
+	cm.Data[render.ConfigKey] = "gateway: hand-edited\n"
+	if err := k8s.Update(ctx, &cm); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ConfigMap restored", func() error {
+		var c corev1.ConfigMap
+		if err := get(t, ns, "gw-config", &c); err != nil {
+			return err
+		}
+		if c.Data[render.ConfigKey] != want {
+			return errors.New("ConfigMap still hand-edited")
+		}
+		return nil
+	})
+}
