@@ -269,6 +269,25 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 			return int32(len(ready)) == replicas, fmt.Sprintf("%d ready endpoints of %d", len(ready), replicas), nil
 		})
 	}
+	// What the chart gave the controller (image tag, default resources) is in what it rendered:
+	// the sample sets the edge's resources and leaves the router's to the chart's default.
+	for _, name := range []string{edge, router} {
+		dep, err := cs.AppsV1().Deployments(gwNS).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dep.Spec.Template.Spec.Containers[0]
+		if want := flagValue(ctrlArgs, "--"+strings.TrimPrefix(name, gwName+"-")+"-image"); c.Image != want || want == "" {
+			t.Errorf("%s image = %s, want the chart's %q", name, c.Image, want)
+		}
+	}
+	routerDep, err := cs.AppsV1().Deployments(gwNS).Get(ctx, router, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := resourcesFlag(routerDep.Spec.Template.Spec.Containers[0].Resources), flagValue(ctrlArgs, "--router-resources"); got != want {
+		t.Errorf("router resources = %s, want the chart's default %s", got, want)
+	}
 	waitGatewayReady(ctx, t, w, dyn, gwName)
 	step("gateway Ready: edge and router available, HPAs, PDBs covering the pods, Services with every pod as endpoint")
 	if t.Failed() {
@@ -752,4 +771,20 @@ func dumpState(t *testing.T, cs kubernetes.Interface, path string) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Logf("state dump: %v", err)
 	}
+}
+
+// resourcesFlag writes resources the way the chart passes them (--router-resources).
+func resourcesFlag(r corev1.ResourceRequirements) string {
+	var parts []string
+	for _, kind := range []struct {
+		name string
+		list corev1.ResourceList
+	}{{"requests", r.Requests}, {"limits", r.Limits}} {
+		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if q, ok := kind.list[res]; ok {
+				parts = append(parts, fmt.Sprintf("%s.%s=%s", kind.name, res, q.String()))
+			}
+		}
+	}
+	return strings.Join(parts, ",")
 }
