@@ -650,3 +650,32 @@ func TestChildrenRestored(t *testing.T) {
 		return nil
 	})
 }
+
+// TestStatusWrittenOnlyOnChange: a reconcile that finds nothing new does not write the status.
+func TestStatusWrittenOnlyOnChange(t *testing.T) {
+	ns, _ := setup(t, nil)
+	eventually(t, "Ready settles", condition(ns, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonPodsNotReady))
+	before := testutil.ToFloat64(reconcileOutcomes.WithLabelValues(outcomeProgrammed))
+	var rv string
+	eventually(t, "annotate the gateway (a reconcile without a spec change)", func() error {
+		gw := getGW(t, ns)
+		if gw.Annotations == nil {
+			gw.Annotations = map[string]string{}
+		}
+		gw.Annotations["example.com/touched"] = "yes"
+		if err := k8s.Update(context.Background(), gw); err != nil {
+			return err
+		}
+		rv = gw.ResourceVersion
+		return nil
+	})
+	eventually(t, "the annotation is reconciled", func() error {
+		if got := testutil.ToFloat64(reconcileOutcomes.WithLabelValues(outcomeProgrammed)); got <= before {
+			return fmt.Errorf("programmed reconciles %v, want more than %v", got, before)
+		}
+		return nil
+	})
+	if gw := getGW(t, ns); gw.ResourceVersion != rv {
+		t.Errorf("an unchanged status was written: resourceVersion %s -> %s", rv, gw.ResourceVersion)
+	}
+}

@@ -156,8 +156,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	st := newStatus(&gw)
 	result, err := r.reconcile(ctx, &gw, st)
 	if perr := r.patchStatus(ctx, &gw, st); perr != nil {
-		reconcileOutcomes.WithLabelValues(outcomeStatusFailed).Inc()
+		st.outcome = outcomeStatusFailed
 		err = errors.Join(err, perr)
+	}
+	// Counted after the status write, so a test that sees the count sees the status.
+	if st.outcome != "" {
+		reconcileOutcomes.WithLabelValues(st.outcome).Inc()
 	}
 	return result, err
 }
@@ -213,7 +217,6 @@ func (r *Reconciler) reconcile(ctx context.Context, gw *v1.SipWebSocketGateway, 
 	switch {
 	case errors.As(err, &invalid):
 		st.invalid(invalid.Error())
-		reconcileOutcomes.WithLabelValues(outcomeInvalid).Inc()
 		r.log.Info("gateway not accepted", "gateway", gw.Namespace+"/"+gw.Name, "reason", invalid.Error())
 		// Nothing to retry until the spec changes; the running children stay as they are.
 		return ctrl.Result{}, r.observe(ctx, gw, st)
@@ -226,24 +229,20 @@ func (r *Reconciler) reconcile(ctx context.Context, gw *v1.SipWebSocketGateway, 
 		// Secret and the Deployments as they are, so running pods keep their last good
 		// configuration. The Secret watch brings us back when it appears.
 		st.notProgrammed(v1.ReasonPending, "waiting for referenced Secrets; running pods keep the last applied configuration")
-		reconcileOutcomes.WithLabelValues(outcomeUnresolved).Inc()
 		return ctrl.Result{}, r.observe(ctx, gw, st)
 	}
 
 	for _, o := range out.Objects() {
 		if err := apply(ctx, r.client, o); err != nil {
 			st.notProgrammed(v1.ReasonApplyFailed, err.Error())
-			reconcileOutcomes.WithLabelValues(outcomeApplyFailed).Inc()
 			return ctrl.Result{}, err
 		}
 	}
 	if err := r.deleteUnwanted(ctx, gw, out); err != nil {
 		st.notProgrammed(v1.ReasonApplyFailed, err.Error())
-		reconcileOutcomes.WithLabelValues(outcomeApplyFailed).Inc()
 		return ctrl.Result{}, err
 	}
 	st.programmed(out)
-	reconcileOutcomes.WithLabelValues(outcomeProgrammed).Inc()
 	return ctrl.Result{}, r.observe(ctx, gw, st)
 }
 
