@@ -679,3 +679,33 @@ func TestStatusWrittenOnlyOnChange(t *testing.T) {
 		t.Errorf("an unchanged status was written: resourceVersion %s -> %s", rv, gw.ResourceVersion)
 	}
 }
+
+// TestServiceTypeChange: the edge Service follows spec.edge.service through type changes
+// (the API server drops node ports and the traffic policy of a ClusterIP Service).
+func TestServiceTypeChange(t *testing.T) {
+	ns, _ := setup(t, func(gw *v1.SipWebSocketGateway) {
+		gw.Spec.Edge.Service.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	})
+	for _, typ := range []v1.ServiceType{"ClusterIP", "NodePort", "LoadBalancer"} {
+		updateGW(t, ns, func(gw *v1.SipWebSocketGateway) {
+			gw.Spec.Edge.Service.Type = typ
+			gw.Spec.Edge.Service.ExternalTrafficPolicy = ""
+			if typ != "ClusterIP" {
+				gw.Spec.Edge.Service.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+			}
+		})
+		eventually(t, "edge Service is "+string(typ), func() error {
+			if err := condition(ns, v1.ConditionProgrammed, metav1.ConditionTrue, v1.ReasonProgrammed)(); err != nil {
+				return err
+			}
+			var s corev1.Service
+			if err := get(t, ns, "gw-edge", &s); err != nil {
+				return err
+			}
+			if string(s.Spec.Type) != string(typ) {
+				return fmt.Errorf("type %s", s.Spec.Type)
+			}
+			return nil
+		})
+	}
+}
