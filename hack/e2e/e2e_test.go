@@ -131,7 +131,7 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 	}
 	out := helm("install", release, "../../charts/sipws", "--namespace", releaseNS, "--create-namespace",
 		"--wait", "--timeout", "3m", "--set", "image.tag=e2e")
-	step("helm install:\n%s", out)
+	step("helm install: %s", firstLine(out))
 
 	crd, err := dyn.Resource(crdGVR).Get(ctx, crdName, metav1.GetOptions{})
 	if err != nil {
@@ -177,6 +177,22 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 		return holder(l) != "", holder(l), nil
 	})
 	step("controller leads")
+
+	// An upgrade must leave the Lease the chart owns (and the controller holds) alone.
+	before, err := cs.CoordinationV1().Leases(releaseNS).Get(ctx, leaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = helm("upgrade", release, "../../charts/sipws", "--namespace", releaseNS, "--reuse-values",
+		"--set", "controller.logLevel=debug", "--wait", "--timeout", "3m")
+	step("helm upgrade: %s", firstLine(out))
+	after, err := cs.CoordinationV1().Leases(releaseNS).Get(ctx, leaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holder(after) != holder(before) || after.Spec.LeaseDurationSeconds == nil {
+		t.Fatalf("helm upgrade rewrote the Lease: holder %q -> %q", holder(before), holder(after))
+	}
 
 	// The gateway, with the Secrets it references.
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gwNS}}, metav1.CreateOptions{}); err != nil {
@@ -787,4 +803,9 @@ func resourcesFlag(r corev1.ResourceRequirements) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
 }
