@@ -155,7 +155,7 @@ func gateway(ns string) *v1.SipWebSocketGateway {
 		Spec: v1.SipWebSocketGatewaySpec{
 			Listeners: []v1.Listener{
 				{Name: "ws", Port: 8080, Protocol: v1.ProtocolWS},
-				{Name: "wss", Port: 8443, Protocol: v1.ProtocolWSS, TLS: &v1.ListenerTLS{CertificateRefs: []v1.SecretReference{{Name: "wss-cert"}}}},
+				{Name: "wss", Port: 443, Protocol: v1.ProtocolWSS, TLS: &v1.ListenerTLS{CertificateRefs: []v1.SecretReference{{Name: "wss-cert"}}}},
 			},
 			Routes: []v1.Route{{Name: "pbx", Upstream: v1.Upstream{Targets: []v1.Target{{URI: "sip:pbx.example.com:5060"}}}}},
 			NATS:   v1.NATS{URL: "nats://nats.nats.svc:4222"},
@@ -311,7 +311,7 @@ func TestCreateGateway(t *testing.T) {
 		}
 	}
 	gw = getGW(t, ns)
-	if len(gw.Status.Listeners) != 2 || gw.Status.Listeners[1].Name != "wss" || gw.Status.Listeners[1].Port != 8443 ||
+	if len(gw.Status.Listeners) != 2 || gw.Status.Listeners[1].Name != "wss" || gw.Status.Listeners[1].Port != 443 ||
 		!meta.IsStatusConditionTrue(gw.Status.Listeners[1].Conditions, string(v1.ConditionProgrammed)) {
 		t.Errorf("listener status = %+v", gw.Status.Listeners)
 	}

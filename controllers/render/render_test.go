@@ -385,6 +385,19 @@ func TestRenderChoices(t *testing.T) {
 			t.Errorf("edge grace = %d, want 50", got)
 		}
 	})
+	t.Run("ports below 1024 for non-root", func(t *testing.T) {
+		out, err := renderFor(t, baseGateway()) // listener wss on 443
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := out.Deployments[Edge].Spec.Template.Spec.SecurityContext
+		if len(sc.Sysctls) != 1 || sc.Sysctls[0].Name != "net.ipv4.ip_unprivileged_port_start" || sc.Sysctls[0].Value != "0" {
+			t.Errorf("edge sysctls = %+v", sc.Sysctls)
+		}
+		if rs := out.Deployments[Router].Spec.Template.Spec.SecurityContext.Sysctls; len(rs) != 0 {
+			t.Errorf("router (port 5060) sysctls = %+v, want none", rs)
+		}
+	})
 	t.Run("selectors use fixed labels only", func(t *testing.T) {
 		out, err := renderFor(t, baseGateway())
 		if err != nil {
