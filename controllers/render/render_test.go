@@ -398,6 +398,31 @@ func TestRenderChoices(t *testing.T) {
 			t.Errorf("router (port 5060) sysctls = %+v, want none", rs)
 		}
 	})
+	t.Run("pod hardening, probes and mounts", func(t *testing.T) {
+		out, err := renderFor(t, baseGateway())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []Component{Edge, Router} {
+			spec := out.Deployments[c].Spec.Template.Spec
+			ct := spec.Containers[0]
+			sc := ct.SecurityContext
+			if !*sc.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+				t.Errorf("%s security context %+v", c, sc)
+			}
+			if ct.LivenessProbe.HTTPGet.Path != "/healthz" || ct.ReadinessProbe.HTTPGet.Path != "/readyz" || ct.ReadinessProbe.HTTPGet.Port.StrVal != AdminName {
+				t.Errorf("%s probes %+v %+v", c, ct.LivenessProbe, ct.ReadinessProbe)
+			}
+			for _, m := range ct.VolumeMounts {
+				if m.SubPath != "" || !m.ReadOnly {
+					t.Errorf("%s mount %+v: a subPath mount would never see updates", c, m)
+				}
+			}
+			if len(spec.TopologySpreadConstraints) == 0 || spec.TopologySpreadConstraints[0].TopologyKey != corev1.LabelHostname {
+				t.Errorf("%s spread %+v", c, spec.TopologySpreadConstraints)
+			}
+		}
+	})
 	t.Run("selectors use fixed labels only", func(t *testing.T) {
 		out, err := renderFor(t, baseGateway())
 		if err != nil {
