@@ -446,6 +446,7 @@ func TestRenderInvalid(t *testing.T) {
 	}{
 		{"listener on the admin port", func(g *v1.SipWebSocketGateway) { g.Spec.Listeners[0].Port = AdminPort }, "admin.address"},
 		{"listener named admin", func(g *v1.SipWebSocketGateway) { g.Spec.Listeners[0].Name = AdminName }, "reserved"},
+		{"listener name not a port name", func(g *v1.SipWebSocketGateway) { g.Spec.Listeners[0].Name = "a--b" }, "port name"},
 		{"ping not below idle", func(g *v1.SipWebSocketGateway) { g.Spec.KeepAlive.PingInterval = "90s" }, "keepAlive.pingInterval"},
 		{"send queue below message size", func(g *v1.SipWebSocketGateway) {
 			g.Spec.Limits.SendQueueBytes, g.Spec.Limits.MaxMessageBytes = 2048, 4096
