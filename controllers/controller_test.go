@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -41,9 +45,11 @@ import (
 // where Ready needs it.
 
 var (
-	k8s     client.Client // direct, uncached
-	testEnv *envtest.Environment
-	nsSeq   atomic.Int32
+	// edgeFlows is the gauge the suite's stand-in edge serves.
+	edgeFlows = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sipws_edge_flows", Help: "Open WebSocket flows."}, []string{"listener"})
+	k8s       client.Client // direct, uncached
+	testEnv   *envtest.Environment
+	nsSeq     atomic.Int32
 )
 
 func TestMain(m *testing.M) {
@@ -92,7 +98,21 @@ func runSuite(m *testing.M) int {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
-	if err := Setup(mgr, Options{EdgeImage: "sipws:edge-test", RouterImage: "sipws:router-test", ClusterDomain: "cluster.local", Logger: logger}); err != nil {
+	// A real Prometheus endpoint stands in for the edge pods' admin port (the test's "pods"
+	// have the IP 127.0.0.1).
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: listen: %v\n", err)
+		return 1
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(edgeFlows)
+	msrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = msrv.Serve(ml) }()
+	defer msrv.Close()
+	opts := Options{EdgeImage: "sipws:edge-test", RouterImage: "sipws:router-test", ClusterDomain: "cluster.local", Logger: logger,
+		FlowsInterval: 200 * time.Millisecond, flowsPort: ml.Addr().(*net.TCPAddr).Port}
+	if err := Setup(mgr, opts); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: setup: %v\n", err)
 		return 1
 	}
@@ -707,5 +727,54 @@ func TestServiceTypeChange(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// TestFlows: status.flows is the sum of sipws_edge_flows over the ready edge pods.
+func TestFlows(t *testing.T) {
+	ns, _ := setup(t, nil)
+	ctx := context.Background()
+	edgeFlows.WithLabelValues("ws").Set(3)
+	edgeFlows.WithLabelValues("wss").Set(4)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "gw-edge-1", Namespace: ns, Labels: render.SelectorLabels("gw", render.Edge)},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "edge", Image: "sipws:edge-test"}}},
+	}
+	if err := k8s.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	// A pod that is not ready is not asked.
+	notReady := pod.DeepCopy()
+	notReady.ResourceVersion, notReady.Name = "", "gw-edge-2"
+	if err := k8s.Create(ctx, notReady); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pod ready on 127.0.0.1", func() error {
+		var p corev1.Pod
+		if err := get(t, ns, pod.Name, &p); err != nil {
+			return err
+		}
+		p.Status.PodIP, p.Status.PodIPs = "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
+		return k8s.Status().Update(ctx, &p)
+	})
+	eventually(t, "status.flows", func() error {
+		if got := getGW(t, ns).Status.Flows; got != 7 {
+			return fmt.Errorf("status.flows = %d, want 7", got)
+		}
+		return nil
+	})
+	edgeFlows.WithLabelValues("ws").Set(10)
+	eventually(t, "status.flows follows", func() error {
+		if got := getGW(t, ns).Status.Flows; got != 14 {
+			return fmt.Errorf("status.flows = %d, want 14", got)
+		}
+		return nil
+	})
+	// The reconciler's own status writes leave flows alone.
+	updateGW(t, ns, func(gw *v1.SipWebSocketGateway) { gw.Spec.Routes[0].Upstream.Targets[0].URI = "sip:other.example.com" })
+	eventually(t, "Programmed", condition(ns, v1.ConditionProgrammed, metav1.ConditionTrue, v1.ReasonProgrammed))
+	if got := getGW(t, ns).Status.Flows; got != 14 {
+		t.Errorf("status.flows = %d after a reconcile, want 14", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -38,8 +39,14 @@ type Options struct {
 	EdgeResources, RouterResources corev1.ResourceRequirements
 	// ClusterDomain completes Service upstreams (default cluster.local).
 	ClusterDomain string
+	// FlowsInterval is how often status.flows is refreshed from the edge pods' /metrics
+	// (default 30s; negative: never).
+	FlowsInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+
+	// flowsPort overrides the admin port scraped for flows (tests).
+	flowsPort int
 }
 
 // Indexes of gateways by what they reference, so a Secret or Service event finds its gateways.
@@ -77,6 +84,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 
 // Setup registers the reconciler, its indexes and its watches with mgr.
 func Setup(mgr ctrl.Manager, opts Options) error {
@@ -95,6 +103,18 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return serviceNames(o.(*v1.SipWebSocketGateway))
 	}); err != nil {
 		return fmt.Errorf("index gateways by Service: %w", err)
+	}
+	if opts.FlowsInterval == 0 {
+		opts.FlowsInterval = 30 * time.Second
+	}
+	if opts.FlowsInterval > 0 {
+		p := newFlowsPoller(mgr.GetClient(), mgr.GetAPIReader(), opts.FlowsInterval, opts.Logger)
+		if opts.flowsPort != 0 {
+			p.port = opts.flowsPort
+		}
+		if err := mgr.Add(p); err != nil {
+			return fmt.Errorf("flows poller: %w", err)
+		}
 	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("sipwebsocketgateway").
