@@ -778,3 +778,39 @@ func TestFlows(t *testing.T) {
 		t.Errorf("status.flows = %d after a reconcile, want 14", got)
 	}
 }
+
+// TestGeneratedKeysKept: deleting the generated key Secret does not change the key the pods
+// use: it is re-created from the running files Secret.
+func TestGeneratedKeysKept(t *testing.T) {
+	ns, _ := setup(t, nil)
+	ctx := context.Background()
+	var keys corev1.Secret
+	if err := get(t, ns, "gw-flow-token", &keys); err != nil {
+		t.Fatal(err)
+	}
+	ring := string(keys.Data[v1.DefaultFlowTokenKey])
+	uid := keys.UID
+	if err := k8s.Delete(ctx, &keys); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "key Secret re-created with the same key", func() error {
+		var s corev1.Secret
+		if err := get(t, ns, "gw-flow-token", &s); err != nil {
+			return err
+		}
+		if s.UID == uid {
+			return errors.New("not re-created yet")
+		}
+		if string(s.Data[v1.DefaultFlowTokenKey]) != ring {
+			return errors.New("re-created with a new key")
+		}
+		return nil
+	})
+	var files corev1.Secret
+	if err := get(t, ns, "gw-files", &files); err != nil {
+		t.Fatal(err)
+	}
+	if string(files.Data[render.FlowKeysKey]) != ring {
+		t.Errorf("the pods' key ring changed")
+	}
+}

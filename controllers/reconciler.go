@@ -310,9 +310,13 @@ func (r *Reconciler) generatedKeys(ctx context.Context, gw *v1.SipWebSocketGatew
 	case !apierrors.IsNotFound(err):
 		return nil, "", fmt.Errorf("get Secret %s: %w", name, err)
 	}
-	keys, err := flow.GenerateKeyringFile(1)
-	if err != nil {
-		return nil, "", fmt.Errorf("generate flow-token keys: %w", err)
+	// Keep the key the pods run with when there is one (the Secret was deleted, or the
+	// gateway stops naming its own): a new key would make every live flow token invalid.
+	keys := r.runningKeys(ctx, gw)
+	if keys == nil {
+		if keys, err = flow.GenerateKeyringFile(1); err != nil {
+			return nil, "", fmt.Errorf("generate flow-token keys: %w", err)
+		}
 	}
 	// Create, not apply: if another reconcile raced us, its key wins and we read it next time.
 	obj := render.FlowTokenSecret(gw, keys)
@@ -321,6 +325,19 @@ func (r *Reconciler) generatedKeys(ctx context.Context, gw *v1.SipWebSocketGatew
 	}
 	r.log.Info("generated flow-token keys", "gateway", gw.Namespace+"/"+gw.Name, "secret", name)
 	return keys, "", nil
+}
+
+// runningKeys returns the key ring in the gateway's files Secret, if it is valid.
+func (r *Reconciler) runningKeys(ctx context.Context, gw *v1.SipWebSocketGateway) []byte {
+	var s corev1.Secret
+	if err := r.reader.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: render.FilesSecretName(gw.Name)}, &s); err != nil || !metav1.IsControlledBy(&s, gw) {
+		return nil
+	}
+	k := s.Data[render.FlowKeysKey]
+	if _, err := flow.ParseKeyring(k); err != nil {
+		return nil
+	}
+	return k
 }
 
 // checkServices reports Service upstreams that do not exist. They do not block programming:
