@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -348,8 +349,15 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 	})
 	step("gateway deleted: %d children collected", len(kids))
 
-	// helm uninstall leaves only the CRD (helm never deletes crds/ objects).
+	// The chart's RBAC was enough for everything the controller did.
 	stopProc(ctrl)
+	if log, err := os.ReadFile(ctrl.log); err != nil {
+		t.Error(err)
+	} else if i := bytes.Index(log, []byte("forbidden")); i >= 0 {
+		t.Errorf("the controller was refused by RBAC with the chart's ServiceAccount: %s", firstLine(string(log[max(0, i-300):])))
+	}
+
+	// helm uninstall leaves only the CRD (helm never deletes crds/ objects).
 	out = helm("uninstall", release, "--namespace", releaseNS, "--wait", "--timeout", "2m")
 	step("helm uninstall: %s", strings.TrimSpace(out))
 	w.until(ctx, "nothing of the release left", 2*time.Minute, func() (bool, string, error) {
@@ -443,6 +451,9 @@ func controllerArgs(t *testing.T, dep *appsv1.Deployment, metricsPort, healthPor
 			a = "--health-probe-bind-address=127.0.0.1:" + healthPort
 		case strings.HasPrefix(a, "--log-format="):
 			a = "--log-format=text"
+		case strings.HasPrefix(a, "--flows-interval="):
+			// The pods are simulated: nothing listens on their (non-loopback) IPs.
+			a = "--flows-interval=0s"
 		}
 		args = append(args, a)
 	}
