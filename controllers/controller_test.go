@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -41,9 +45,11 @@ import (
 // where Ready needs it.
 
 var (
-	k8s     client.Client // direct, uncached
-	testEnv *envtest.Environment
-	nsSeq   atomic.Int32
+	// edgeFlows is the gauge the suite's stand-in edge serves.
+	edgeFlows = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sipws_edge_flows", Help: "Open WebSocket flows."}, []string{"listener"})
+	k8s       client.Client // direct, uncached
+	testEnv   *envtest.Environment
+	nsSeq     atomic.Int32
 )
 
 func TestMain(m *testing.M) {
@@ -92,7 +98,21 @@ func runSuite(m *testing.M) int {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
-	if err := Setup(mgr, Options{EdgeImage: "sipws:edge-test", RouterImage: "sipws:router-test", ClusterDomain: "cluster.local", Logger: logger}); err != nil {
+	// A real Prometheus endpoint stands in for the edge pods' admin port (the test's "pods"
+	// have the IP 127.0.0.1).
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: listen: %v\n", err)
+		return 1
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(edgeFlows)
+	msrv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = msrv.Serve(ml) }()
+	defer msrv.Close()
+	opts := Options{EdgeImage: "sipws:edge-test", RouterImage: "sipws:router-test", ClusterDomain: "cluster.local", Logger: logger,
+		FlowsInterval: 200 * time.Millisecond, flowsPort: ml.Addr().(*net.TCPAddr).Port}
+	if err := Setup(mgr, opts); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: setup: %v\n", err)
 		return 1
 	}
@@ -155,7 +175,7 @@ func gateway(ns string) *v1.SipWebSocketGateway {
 		Spec: v1.SipWebSocketGatewaySpec{
 			Listeners: []v1.Listener{
 				{Name: "ws", Port: 8080, Protocol: v1.ProtocolWS},
-				{Name: "wss", Port: 8443, Protocol: v1.ProtocolWSS, TLS: &v1.ListenerTLS{CertificateRefs: []v1.SecretReference{{Name: "wss-cert"}}}},
+				{Name: "wss", Port: 443, Protocol: v1.ProtocolWSS, TLS: &v1.ListenerTLS{CertificateRefs: []v1.SecretReference{{Name: "wss-cert"}}}},
 			},
 			Routes: []v1.Route{{Name: "pbx", Upstream: v1.Upstream{Targets: []v1.Target{{URI: "sip:pbx.example.com:5060"}}}}},
 			NATS:   v1.NATS{URL: "nats://nats.nats.svc:4222"},
@@ -311,7 +331,7 @@ func TestCreateGateway(t *testing.T) {
 		}
 	}
 	gw = getGW(t, ns)
-	if len(gw.Status.Listeners) != 2 || gw.Status.Listeners[1].Name != "wss" || gw.Status.Listeners[1].Port != 8443 ||
+	if len(gw.Status.Listeners) != 2 || gw.Status.Listeners[1].Name != "wss" || gw.Status.Listeners[1].Port != 443 ||
 		!meta.IsStatusConditionTrue(gw.Status.Listeners[1].Conditions, string(v1.ConditionProgrammed)) {
 		t.Errorf("listener status = %+v", gw.Status.Listeners)
 	}
@@ -558,5 +578,239 @@ func TestNotAccepted(t *testing.T) {
 	var d appsv1.Deployment
 	if err := get(t, ns, "gw-edge", &d); !apierrors.IsNotFound(err) {
 		t.Errorf("edge Deployment of a refused gateway: err = %v", err)
+	}
+}
+
+// TestCertificateRenewal: a renewed certificate reaches the files Secret (the Secret watch) and
+// nothing else changes: the edge re-reads certificate files without a restart.
+func TestCertificateRenewal(t *testing.T) {
+	ns, _ := setup(t, nil)
+	var cm0 corev1.ConfigMap
+	var edge0 appsv1.Deployment
+	if err := get(t, ns, "gw-config", &cm0); err != nil {
+		t.Fatal(err)
+	}
+	if err := get(t, ns, "gw-edge", &edge0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "renew the certificate", func() error {
+		var s corev1.Secret
+		if err := get(t, ns, "wss-cert", &s); err != nil {
+			return err
+		}
+		s.Data[corev1.TLSCertKey] = []byte("renewed cert")
+		return k8s.Update(context.Background(), &s)
+	})
+	eventually(t, "files Secret has the renewed certificate", func() error {
+		var s corev1.Secret
+		if err := get(t, ns, "gw-files", &s); err != nil {
+			return err
+		}
+		if got := string(s.Data["listener-wss-0.crt"]); got != "renewed cert" {
+			return fmt.Errorf("listener-wss-0.crt = %q", got)
+		}
+		return nil
+	})
+	var cm corev1.ConfigMap
+	var edge appsv1.Deployment
+	if err := get(t, ns, "gw-config", &cm); err != nil {
+		t.Fatal(err)
+	}
+	if err := get(t, ns, "gw-edge", &edge); err != nil {
+		t.Fatal(err)
+	}
+	if cm.ResourceVersion != cm0.ResourceVersion {
+		t.Errorf("a certificate renewal rewrote the ConfigMap")
+	}
+	if edge.Generation != edge0.Generation {
+		t.Errorf("a certificate renewal changed the edge Deployment (generation %d -> %d)", edge0.Generation, edge.Generation)
+	}
+}
+
+// TestChildrenRestored: a deleted child is re-created and a hand edit of a field the
+// controller applies is put back (server-side apply with forced ownership).
+func TestChildrenRestored(t *testing.T) {
+	ns, _ := setup(t, nil)
+	ctx := context.Background()
+	var svc corev1.Service
+	if err := get(t, ns, "gw-router", &svc); err != nil {
+		t.Fatal(err)
+	}
+	uid := svc.UID
+	if err := k8s.Delete(ctx, &svc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "router Service re-created", func() error {
+		var s corev1.Service
+		if err := get(t, ns, "gw-router", &s); err != nil {
+			return err
+		}
+		if s.UID == uid {
+			return errors.New("still the deleted Service")
+		}
+		return nil
+	})
+	var cm corev1.ConfigMap
+	if err := get(t, ns, "gw-config", &cm); err != nil {
+		t.Fatal(err)
+	}
+	want := cm.Data[render.ConfigKey]
+	cm.Data[render.ConfigKey] = "gateway: hand-edited\n"
+	if err := k8s.Update(ctx, &cm); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ConfigMap restored", func() error {
+		var c corev1.ConfigMap
+		if err := get(t, ns, "gw-config", &c); err != nil {
+			return err
+		}
+		if c.Data[render.ConfigKey] != want {
+			return errors.New("ConfigMap still hand-edited")
+		}
+		return nil
+	})
+}
+
+// TestStatusWrittenOnlyOnChange: a reconcile that finds nothing new does not write the status.
+func TestStatusWrittenOnlyOnChange(t *testing.T) {
+	ns, _ := setup(t, nil)
+	eventually(t, "Ready settles", condition(ns, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonPodsNotReady))
+	before := testutil.ToFloat64(reconcileOutcomes.WithLabelValues(outcomeProgrammed))
+	var rv string
+	eventually(t, "annotate the gateway (a reconcile without a spec change)", func() error {
+		gw := getGW(t, ns)
+		if gw.Annotations == nil {
+			gw.Annotations = map[string]string{}
+		}
+		gw.Annotations["example.com/touched"] = "yes"
+		if err := k8s.Update(context.Background(), gw); err != nil {
+			return err
+		}
+		rv = gw.ResourceVersion
+		return nil
+	})
+	eventually(t, "the annotation is reconciled", func() error {
+		if got := testutil.ToFloat64(reconcileOutcomes.WithLabelValues(outcomeProgrammed)); got <= before {
+			return fmt.Errorf("programmed reconciles %v, want more than %v", got, before)
+		}
+		return nil
+	})
+	if gw := getGW(t, ns); gw.ResourceVersion != rv {
+		t.Errorf("an unchanged status was written: resourceVersion %s -> %s", rv, gw.ResourceVersion)
+	}
+}
+
+// TestServiceTypeChange: the edge Service follows spec.edge.service through type changes
+// (the API server drops node ports and the traffic policy of a ClusterIP Service).
+func TestServiceTypeChange(t *testing.T) {
+	ns, _ := setup(t, func(gw *v1.SipWebSocketGateway) {
+		gw.Spec.Edge.Service.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	})
+	for _, typ := range []v1.ServiceType{"ClusterIP", "NodePort", "LoadBalancer"} {
+		updateGW(t, ns, func(gw *v1.SipWebSocketGateway) {
+			gw.Spec.Edge.Service.Type = typ
+			gw.Spec.Edge.Service.ExternalTrafficPolicy = ""
+			if typ != "ClusterIP" {
+				gw.Spec.Edge.Service.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+			}
+		})
+		eventually(t, "edge Service is "+string(typ), func() error {
+			if err := condition(ns, v1.ConditionProgrammed, metav1.ConditionTrue, v1.ReasonProgrammed)(); err != nil {
+				return err
+			}
+			var s corev1.Service
+			if err := get(t, ns, "gw-edge", &s); err != nil {
+				return err
+			}
+			if string(s.Spec.Type) != string(typ) {
+				return fmt.Errorf("type %s", s.Spec.Type)
+			}
+			return nil
+		})
+	}
+}
+
+// TestFlows: status.flows is the sum of sipws_edge_flows over the ready edge pods.
+func TestFlows(t *testing.T) {
+	ns, _ := setup(t, nil)
+	ctx := context.Background()
+	edgeFlows.WithLabelValues("ws").Set(3)
+	edgeFlows.WithLabelValues("wss").Set(4)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "gw-edge-1", Namespace: ns, Labels: render.SelectorLabels("gw", render.Edge)},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "edge", Image: "sipws:edge-test"}}},
+	}
+	if err := k8s.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	// A pod that is not ready is not asked.
+	notReady := pod.DeepCopy()
+	notReady.ResourceVersion, notReady.Name = "", "gw-edge-2"
+	if err := k8s.Create(ctx, notReady); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pod ready on 127.0.0.1", func() error {
+		var p corev1.Pod
+		if err := get(t, ns, pod.Name, &p); err != nil {
+			return err
+		}
+		p.Status.PodIP, p.Status.PodIPs = "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
+		return k8s.Status().Update(ctx, &p)
+	})
+	eventually(t, "status.flows", func() error {
+		if got := getGW(t, ns).Status.Flows; got != 7 {
+			return fmt.Errorf("status.flows = %d, want 7", got)
+		}
+		return nil
+	})
+	edgeFlows.WithLabelValues("ws").Set(10)
+	eventually(t, "status.flows follows", func() error {
+		if got := getGW(t, ns).Status.Flows; got != 14 {
+			return fmt.Errorf("status.flows = %d, want 14", got)
+		}
+		return nil
+	})
+	// The reconciler's own status writes leave flows alone.
+	updateGW(t, ns, func(gw *v1.SipWebSocketGateway) { gw.Spec.Routes[0].Upstream.Targets[0].URI = "sip:other.example.com" })
+	eventually(t, "Programmed", condition(ns, v1.ConditionProgrammed, metav1.ConditionTrue, v1.ReasonProgrammed))
+	if got := getGW(t, ns).Status.Flows; got != 14 {
+		t.Errorf("status.flows = %d after a reconcile, want 14", got)
+	}
+}
+
+// TestGeneratedKeysKept: deleting the generated key Secret does not change the key the pods
+// use: it is re-created from the running files Secret.
+func TestGeneratedKeysKept(t *testing.T) {
+	ns, _ := setup(t, nil)
+	ctx := context.Background()
+	var keys corev1.Secret
+	if err := get(t, ns, "gw-flow-token", &keys); err != nil {
+		t.Fatal(err)
+	}
+	ring := string(keys.Data[v1.DefaultFlowTokenKey])
+	uid := keys.UID
+	if err := k8s.Delete(ctx, &keys); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "key Secret re-created with the same key", func() error {
+		var s corev1.Secret
+		if err := get(t, ns, "gw-flow-token", &s); err != nil {
+			return err
+		}
+		if s.UID == uid {
+			return errors.New("not re-created yet")
+		}
+		if string(s.Data[v1.DefaultFlowTokenKey]) != ring {
+			return errors.New("re-created with a new key")
+		}
+		return nil
+	})
+	var files corev1.Secret
+	if err := get(t, ns, "gw-files", &files); err != nil {
+		t.Fatal(err)
+	}
+	if string(files.Data[render.FlowKeysKey]) != ring {
+		t.Errorf("the pods' key ring changed")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -38,8 +39,14 @@ type Options struct {
 	EdgeResources, RouterResources corev1.ResourceRequirements
 	// ClusterDomain completes Service upstreams (default cluster.local).
 	ClusterDomain string
+	// FlowsInterval is how often status.flows is refreshed from the edge pods' /metrics
+	// (default 30s; negative: never).
+	FlowsInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+
+	// flowsPort overrides the admin port scraped for flows (tests).
+	flowsPort int
 }
 
 // Indexes of gateways by what they reference, so a Secret or Service event finds its gateways.
@@ -77,6 +84,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 
 // Setup registers the reconciler, its indexes and its watches with mgr.
 func Setup(mgr ctrl.Manager, opts Options) error {
@@ -95,6 +103,18 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return serviceNames(o.(*v1.SipWebSocketGateway))
 	}); err != nil {
 		return fmt.Errorf("index gateways by Service: %w", err)
+	}
+	if opts.FlowsInterval == 0 {
+		opts.FlowsInterval = 30 * time.Second
+	}
+	if opts.FlowsInterval > 0 {
+		p := newFlowsPoller(mgr.GetClient(), mgr.GetAPIReader(), opts.FlowsInterval, opts.Logger)
+		if opts.flowsPort != 0 {
+			p.port = opts.flowsPort
+		}
+		if err := mgr.Add(p); err != nil {
+			return fmt.Errorf("flows poller: %w", err)
+		}
 	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("sipwebsocketgateway").
@@ -156,8 +176,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	st := newStatus(&gw)
 	result, err := r.reconcile(ctx, &gw, st)
 	if perr := r.patchStatus(ctx, &gw, st); perr != nil {
-		reconcileOutcomes.WithLabelValues(outcomeStatusFailed).Inc()
+		st.outcome = outcomeStatusFailed
 		err = errors.Join(err, perr)
+	}
+	// Counted after the status write, so a test that sees the count sees the status.
+	if st.outcome != "" {
+		reconcileOutcomes.WithLabelValues(st.outcome).Inc()
 	}
 	return result, err
 }
@@ -213,7 +237,6 @@ func (r *Reconciler) reconcile(ctx context.Context, gw *v1.SipWebSocketGateway, 
 	switch {
 	case errors.As(err, &invalid):
 		st.invalid(invalid.Error())
-		reconcileOutcomes.WithLabelValues(outcomeInvalid).Inc()
 		r.log.Info("gateway not accepted", "gateway", gw.Namespace+"/"+gw.Name, "reason", invalid.Error())
 		// Nothing to retry until the spec changes; the running children stay as they are.
 		return ctrl.Result{}, r.observe(ctx, gw, st)
@@ -226,24 +249,20 @@ func (r *Reconciler) reconcile(ctx context.Context, gw *v1.SipWebSocketGateway, 
 		// Secret and the Deployments as they are, so running pods keep their last good
 		// configuration. The Secret watch brings us back when it appears.
 		st.notProgrammed(v1.ReasonPending, "waiting for referenced Secrets; running pods keep the last applied configuration")
-		reconcileOutcomes.WithLabelValues(outcomeUnresolved).Inc()
 		return ctrl.Result{}, r.observe(ctx, gw, st)
 	}
 
 	for _, o := range out.Objects() {
 		if err := apply(ctx, r.client, o); err != nil {
 			st.notProgrammed(v1.ReasonApplyFailed, err.Error())
-			reconcileOutcomes.WithLabelValues(outcomeApplyFailed).Inc()
 			return ctrl.Result{}, err
 		}
 	}
 	if err := r.deleteUnwanted(ctx, gw, out); err != nil {
 		st.notProgrammed(v1.ReasonApplyFailed, err.Error())
-		reconcileOutcomes.WithLabelValues(outcomeApplyFailed).Inc()
 		return ctrl.Result{}, err
 	}
 	st.programmed(out)
-	reconcileOutcomes.WithLabelValues(outcomeProgrammed).Inc()
 	return ctrl.Result{}, r.observe(ctx, gw, st)
 }
 
@@ -291,9 +310,13 @@ func (r *Reconciler) generatedKeys(ctx context.Context, gw *v1.SipWebSocketGatew
 	case !apierrors.IsNotFound(err):
 		return nil, "", fmt.Errorf("get Secret %s: %w", name, err)
 	}
-	keys, err := flow.GenerateKeyringFile(1)
-	if err != nil {
-		return nil, "", fmt.Errorf("generate flow-token keys: %w", err)
+	// Keep the key the pods run with when there is one (the Secret was deleted, or the
+	// gateway stops naming its own): a new key would make every live flow token invalid.
+	keys := r.runningKeys(ctx, gw)
+	if keys == nil {
+		if keys, err = flow.GenerateKeyringFile(1); err != nil {
+			return nil, "", fmt.Errorf("generate flow-token keys: %w", err)
+		}
 	}
 	// Create, not apply: if another reconcile raced us, its key wins and we read it next time.
 	obj := render.FlowTokenSecret(gw, keys)
@@ -302,6 +325,19 @@ func (r *Reconciler) generatedKeys(ctx context.Context, gw *v1.SipWebSocketGatew
 	}
 	r.log.Info("generated flow-token keys", "gateway", gw.Namespace+"/"+gw.Name, "secret", name)
 	return keys, "", nil
+}
+
+// runningKeys returns the key ring in the gateway's files Secret, if it is valid.
+func (r *Reconciler) runningKeys(ctx context.Context, gw *v1.SipWebSocketGateway) []byte {
+	var s corev1.Secret
+	if err := r.reader.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: render.FilesSecretName(gw.Name)}, &s); err != nil || !metav1.IsControlledBy(&s, gw) {
+		return nil
+	}
+	k := s.Data[render.FlowKeysKey]
+	if _, err := flow.ParseKeyring(k); err != nil {
+		return nil
+	}
+	return k
 }
 
 // checkServices reports Service upstreams that do not exist. They do not block programming:

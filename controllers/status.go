@@ -24,6 +24,8 @@ type status struct {
 	// done is set once every condition is computed; an error before that leaves the stored
 	// status alone (the retry will write it).
 	done bool
+	// outcome is the metric label of this reconcile.
+	outcome string
 
 	secretProblems  []render.Problem
 	otherProblems   []string
@@ -79,7 +81,7 @@ func (s *status) refs(secrets []render.Problem, others []string) {
 func (s *status) invalid(msg string) {
 	s.set(v1.ConditionAccepted, false, v1.ReasonInvalid, msg)
 	s.set(v1.ConditionProgrammed, false, v1.ReasonInvalid, "the spec was not accepted; the children keep the last accepted spec")
-	s.done = true
+	s.done, s.outcome = true, outcomeInvalid
 }
 
 func (s *status) accepted() {
@@ -88,13 +90,16 @@ func (s *status) accepted() {
 
 func (s *status) notProgrammed(reason v1.ConditionReason, msg string) {
 	s.set(v1.ConditionProgrammed, false, reason, msg)
-	s.done = true
+	s.done, s.outcome = true, outcomeApplyFailed
+	if reason == v1.ReasonPending {
+		s.outcome = outcomeUnresolved
+	}
 }
 
 func (s *status) programmed(out *render.Output) {
 	s.set(v1.ConditionProgrammed, true, v1.ReasonProgrammed,
 		fmt.Sprintf("applied %d objects; edge rollout hash %s, router rollout hash %s", len(out.Objects()), out.RolloutHashs[render.Edge], out.RolloutHashs[render.Router]))
-	s.done = true
+	s.done, s.outcome = true, outcomeProgrammed
 }
 
 func (s *status) deployment(c render.Component, d *appsv1.Deployment) {

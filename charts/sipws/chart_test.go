@@ -168,7 +168,7 @@ func TestTemplate(t *testing.T) {
 			values:    "",
 			wantImage: "ghcr.io/sipws/sipws:0.1.0", wantEdge: "ghcr.io/sipws/sipws:0.1.0", wantRouter: "ghcr.io/sipws/sipws:0.1.0",
 			wantReplicas: 1,
-			wantArgs: []string{"--leader-elect=true", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081",
+			wantArgs: []string{"--leader-elect=true", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--flows-interval=30s",
 				"--edge-resources=requests.cpu=100m,requests.memory=128Mi,limits.memory=1Gi",
 				"--router-resources=requests.cpu=100m,requests.memory=64Mi,limits.memory=512Mi"},
 		},
@@ -346,6 +346,7 @@ func TestInvalidValues(t *testing.T) {
 		{[]string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "metrics.service.enabled"},
 		{[]string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
 		{[]string{"unknownKey=1"}, "unknownKey"},
+		{[]string{"controller.flowsInterval=soon"}, "flowsInterval"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.set, ","), func(t *testing.T) {

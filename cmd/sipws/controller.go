@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,7 @@ func runController(args []string) error {
 	edgeRes := fs.String("edge-resources", "requests.cpu=100m,requests.memory=128Mi", "default edge resources when a gateway sets none: comma-separated requests.cpu=, requests.memory=, limits.cpu=, limits.memory=")
 	routerRes := fs.String("router-resources", "requests.cpu=100m,requests.memory=128Mi", "default router resources when a gateway sets none (same form as --edge-resources)")
 	clusterDomain := fs.String("cluster-domain", "cluster.local", "DNS domain of the cluster, for Service upstreams")
+	flowsInterval := fs.Duration("flows-interval", 30*time.Second, "how often status.flows is read from the edge pods' /metrics (port 9090); 0 or negative: never")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -62,6 +64,10 @@ func runController(args []string) error {
 		EdgeImage:     *edgeImage,
 		RouterImage:   *routerImage,
 		ClusterDomain: *clusterDomain,
+		FlowsInterval: *flowsInterval,
+	}
+	if opts.FlowsInterval == 0 {
+		opts.FlowsInterval = -1 // Options reads 0 as the default
 	}
 	if opts.EdgeResources, err = parseResources(*edgeRes); err != nil {
 		return fmt.Errorf("--edge-resources: %w", err)

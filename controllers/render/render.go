@@ -227,6 +227,10 @@ func DataPlaneConfig(gw *v1.SipWebSocketGateway, in Inputs) (*config.Config, err
 		if l.Name == AdminName {
 			errs = append(errs, fmt.Errorf("spec.listeners: the name %q is reserved for the admin port", AdminName))
 		}
+		if strings.Contains(l.Name, "--") {
+			// It names the container and Service ports, which are IANA service names.
+			errs = append(errs, fmt.Errorf("spec.listeners[%s].name: must not contain \"--\" (it is a Kubernetes port name)", l.Name))
+		}
 		cl := config.Listener{
 			Name:           l.Name,
 			Address:        net.JoinHostPort("", strconv.Itoa(int(l.Port))),

@@ -385,6 +385,44 @@ func TestRenderChoices(t *testing.T) {
 			t.Errorf("edge grace = %d, want 50", got)
 		}
 	})
+	t.Run("ports below 1024 for non-root", func(t *testing.T) {
+		out, err := renderFor(t, baseGateway()) // listener wss on 443
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := out.Deployments[Edge].Spec.Template.Spec.SecurityContext
+		if len(sc.Sysctls) != 1 || sc.Sysctls[0].Name != "net.ipv4.ip_unprivileged_port_start" || sc.Sysctls[0].Value != "0" {
+			t.Errorf("edge sysctls = %+v", sc.Sysctls)
+		}
+		if rs := out.Deployments[Router].Spec.Template.Spec.SecurityContext.Sysctls; len(rs) != 0 {
+			t.Errorf("router (port 5060) sysctls = %+v, want none", rs)
+		}
+	})
+	t.Run("pod hardening, probes and mounts", func(t *testing.T) {
+		out, err := renderFor(t, baseGateway())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []Component{Edge, Router} {
+			spec := out.Deployments[c].Spec.Template.Spec
+			ct := spec.Containers[0]
+			sc := ct.SecurityContext
+			if !*sc.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+				t.Errorf("%s security context %+v", c, sc)
+			}
+			if ct.LivenessProbe.HTTPGet.Path != "/healthz" || ct.ReadinessProbe.HTTPGet.Path != "/readyz" || ct.ReadinessProbe.HTTPGet.Port.StrVal != AdminName {
+				t.Errorf("%s probes %+v %+v", c, ct.LivenessProbe, ct.ReadinessProbe)
+			}
+			for _, m := range ct.VolumeMounts {
+				if m.SubPath != "" || !m.ReadOnly {
+					t.Errorf("%s mount %+v: a subPath mount would never see updates", c, m)
+				}
+			}
+			if len(spec.TopologySpreadConstraints) == 0 || spec.TopologySpreadConstraints[0].TopologyKey != corev1.LabelHostname {
+				t.Errorf("%s spread %+v", c, spec.TopologySpreadConstraints)
+			}
+		}
+	})
 	t.Run("selectors use fixed labels only", func(t *testing.T) {
 		out, err := renderFor(t, baseGateway())
 		if err != nil {
@@ -408,6 +446,7 @@ func TestRenderInvalid(t *testing.T) {
 	}{
 		{"listener on the admin port", func(g *v1.SipWebSocketGateway) { g.Spec.Listeners[0].Port = AdminPort }, "admin.address"},
 		{"listener named admin", func(g *v1.SipWebSocketGateway) { g.Spec.Listeners[0].Name = AdminName }, "reserved"},
+		{"listener name not a port name", func(g *v1.SipWebSocketGateway) { g.Spec.Listeners[0].Name = "a--b" }, "port name"},
 		{"ping not below idle", func(g *v1.SipWebSocketGateway) { g.Spec.KeepAlive.PingInterval = "90s" }, "keepAlive.pingInterval"},
 		{"send queue below message size", func(g *v1.SipWebSocketGateway) {
 			g.Spec.Limits.SendQueueBytes, g.Spec.Limits.MaxMessageBytes = 2048, 4096

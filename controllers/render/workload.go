@@ -188,6 +188,14 @@ func (w *workload) deployment() *appsv1.Deployment {
 			},
 		},
 	}
+	for _, p := range w.ports {
+		if p.ContainerPort < 1024 {
+			// Non-root may bind ports below 1024 inside the pod's network namespace; the
+			// sysctl is namespaced and on the kubelet's safe list.
+			d.Spec.Template.Spec.SecurityContext.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}}
+			break
+		}
+	}
 	return d
 }
 

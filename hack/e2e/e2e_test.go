@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -131,7 +132,7 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 	}
 	out := helm("install", release, "../../charts/sipws", "--namespace", releaseNS, "--create-namespace",
 		"--wait", "--timeout", "3m", "--set", "image.tag=e2e")
-	step("helm install:\n%s", out)
+	step("helm install: %s", firstLine(out))
 
 	crd, err := dyn.Resource(crdGVR).Get(ctx, crdName, metav1.GetOptions{})
 	if err != nil {
@@ -177,6 +178,22 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 		return holder(l) != "", holder(l), nil
 	})
 	step("controller leads")
+
+	// An upgrade must leave the Lease the chart owns (and the controller holds) alone.
+	before, err := cs.CoordinationV1().Leases(releaseNS).Get(ctx, leaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = helm("upgrade", release, "../../charts/sipws", "--namespace", releaseNS, "--reuse-values",
+		"--set", "controller.logLevel=debug", "--wait", "--timeout", "3m")
+	step("helm upgrade: %s", firstLine(out))
+	after, err := cs.CoordinationV1().Leases(releaseNS).Get(ctx, leaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holder(after) != holder(before) || after.Spec.LeaseDurationSeconds == nil {
+		t.Fatalf("helm upgrade rewrote the Lease: holder %q -> %q", holder(before), holder(after))
+	}
 
 	// The gateway, with the Secrets it references.
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gwNS}}, metav1.CreateOptions{}); err != nil {
@@ -269,6 +286,25 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 			return int32(len(ready)) == replicas, fmt.Sprintf("%d ready endpoints of %d", len(ready), replicas), nil
 		})
 	}
+	// What the chart gave the controller (image tag, default resources) is in what it rendered:
+	// the sample sets the edge's resources and leaves the router's to the chart's default.
+	for _, name := range []string{edge, router} {
+		dep, err := cs.AppsV1().Deployments(gwNS).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dep.Spec.Template.Spec.Containers[0]
+		if want := flagValue(ctrlArgs, "--"+strings.TrimPrefix(name, gwName+"-")+"-image"); c.Image != want || want == "" {
+			t.Errorf("%s image = %s, want the chart's %q", name, c.Image, want)
+		}
+	}
+	routerDep, err := cs.AppsV1().Deployments(gwNS).Get(ctx, router, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := resourcesFlag(routerDep.Spec.Template.Spec.Containers[0].Resources), flagValue(ctrlArgs, "--router-resources"); got != want {
+		t.Errorf("router resources = %s, want the chart's default %s", got, want)
+	}
 	waitGatewayReady(ctx, t, w, dyn, gwName)
 	step("gateway Ready: edge and router available, HPAs, PDBs covering the pods, Services with every pod as endpoint")
 	if t.Failed() {
@@ -313,8 +349,15 @@ func TestHelmInstallGatewayLifecycle(t *testing.T) {
 	})
 	step("gateway deleted: %d children collected", len(kids))
 
-	// helm uninstall leaves only the CRD (helm never deletes crds/ objects).
+	// The chart's RBAC was enough for everything the controller did.
 	stopProc(ctrl)
+	if log, err := os.ReadFile(ctrl.log); err != nil {
+		t.Error(err)
+	} else if i := bytes.Index(log, []byte("forbidden")); i >= 0 {
+		t.Errorf("the controller was refused by RBAC with the chart's ServiceAccount: %s", firstLine(string(log[max(0, i-300):])))
+	}
+
+	// helm uninstall leaves only the CRD (helm never deletes crds/ objects).
 	out = helm("uninstall", release, "--namespace", releaseNS, "--wait", "--timeout", "2m")
 	step("helm uninstall: %s", strings.TrimSpace(out))
 	w.until(ctx, "nothing of the release left", 2*time.Minute, func() (bool, string, error) {
@@ -408,6 +451,9 @@ func controllerArgs(t *testing.T, dep *appsv1.Deployment, metricsPort, healthPor
 			a = "--health-probe-bind-address=127.0.0.1:" + healthPort
 		case strings.HasPrefix(a, "--log-format="):
 			a = "--log-format=text"
+		case strings.HasPrefix(a, "--flows-interval="):
+			// The pods are simulated: nothing listens on their (non-loopback) IPs.
+			a = "--flows-interval=0s"
 		}
 		args = append(args, a)
 	}
@@ -752,4 +798,25 @@ func dumpState(t *testing.T, cs kubernetes.Interface, path string) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Logf("state dump: %v", err)
 	}
+}
+
+// resourcesFlag writes resources the way the chart passes them (--router-resources).
+func resourcesFlag(r corev1.ResourceRequirements) string {
+	var parts []string
+	for _, kind := range []struct {
+		name string
+		list corev1.ResourceList
+	}{{"requests", r.Requests}, {"limits", r.Limits}} {
+		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if q, ok := kind.list[res]; ok {
+				parts = append(parts, fmt.Sprintf("%s.%s=%s", kind.name, res, q.String()))
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
 }

@@ -80,6 +80,7 @@ app.kubernetes.io/component: controller
 - --metrics-bind-address=:{{ .Values.controller.metricsPort }}
 - --health-probe-bind-address=:{{ .Values.controller.healthPort }}
 - --cluster-domain={{ .Values.controller.clusterDomain }}
+- --flows-interval={{ .Values.controller.flowsInterval }}
 {{- with .Values.controller.watchNamespace }}
 - --namespace={{ . }}
 {{- end }}
