@@ -153,7 +153,7 @@ func runEdge(args []string, local bool) error {
 		defer rt.Close()
 	}
 	log.Info("sipws ready", "version", version, "mode", name, "node", srv.Node())
-	go config.Watch(ctx, *cfgPath, 0, func(next *config.Config) {
+	go config.Watch(ctx, *cfgPath, 0, func(next *config.Config) error {
 		if local {
 			next.NATS.URL = cfg.NATS.URL
 		}
@@ -161,16 +161,15 @@ func runEdge(args []string, local bool) error {
 			next.Router.Routes = cfg.Router.Routes
 		}
 		if err := srv.Reload(next); err != nil {
-			log.Warn("configuration reload", "err", err)
-			return
+			return fmt.Errorf("edge reload: %w", err)
 		}
 		if rt != nil {
 			if err := rt.Reload(next); err != nil {
-				log.Warn("router reload", "err", err)
-				return
+				return fmt.Errorf("router reload: %w", err)
 			}
 		}
 		log.Info("configuration reloaded")
+		return nil
 	}, func(err error) {
 		log.Error("configuration rejected; keeping the running one", "err", err)
 	})
@@ -241,12 +240,12 @@ func runRouter(args []string) error {
 		defer hs.Close()
 	}
 	log.Info("sipws router ready", "version", version, "advertise", rt.Advertise())
-	go config.Watch(ctx, *cfgPath, 0, func(next *config.Config) {
+	go config.Watch(ctx, *cfgPath, 0, func(next *config.Config) error {
 		if err := rt.Reload(next); err != nil {
-			log.Warn("router reload", "err", err)
-			return
+			return fmt.Errorf("router reload: %w", err)
 		}
 		log.Info("configuration reloaded")
+		return nil
 	}, func(err error) {
 		log.Error("configuration rejected; keeping the running one", "err", err)
 	})

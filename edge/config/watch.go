@@ -18,55 +18,62 @@ const DefaultWatchInterval = time.Second
 // ConfigMap update swaps a "..data" symlink rather than writing the file. The first read is
 // the baseline and is not reported: the caller has already loaded the file. When the content
 // changes, a valid config goes to onChange; an invalid one goes to onError and the previous
-// config stays in force (onChange is not called). Each content, and each distinct read error,
-// is reported once rather than every interval. Either callback may be nil; they are called
-// from Watch's goroutine, one at a time.
-func Watch(ctx context.Context, path string, interval time.Duration, onChange func(*Config), onError func(error)) {
+// config stays in force (onChange is not called). When onChange fails (the config is valid but
+// cannot be applied yet, e.g. it names a certificate file the kubelet has not written yet),
+// the error goes to onError and the same content is tried again at the next poll, until it
+// applies or the file changes. Each error is reported once per content rather than every
+// interval. Either callback may be nil; they are called from Watch's goroutine, one at a time.
+func Watch(ctx context.Context, path string, interval time.Duration, onChange func(*Config) error, onError func(error)) {
 	watch(ctx, path, interval, onChange, onError, nil)
 }
 
 // watch is Watch with a hook called after the baseline read, so tests need not guess when
 // their next write counts as a change.
-func watch(ctx context.Context, path string, interval time.Duration, onChange func(*Config), onError func(error), baselined func()) {
+func watch(ctx context.Context, path string, interval time.Duration, onChange func(*Config) error, onError func(error), baselined func()) {
 	if interval <= 0 {
 		interval = DefaultWatchInterval
 	}
 	var (
-		last     [32]byte
+		last     [32]byte // content in force
 		haveLast bool
-		lastErr  string
+		lastErr  string // content hash and message of the last error reported
 	)
+	report := func(sum [32]byte, err error) {
+		if key := fmt.Sprintf("%x %s", sum[:8], err); key != lastErr {
+			lastErr = key
+			if onError != nil {
+				onError(err)
+			}
+		}
+	}
 	poll := func(baseline bool) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			// Keep last: if the same content comes back there is nothing to reload.
-			if msg := err.Error(); msg != lastErr {
-				lastErr = msg
-				if onError != nil {
-					onError(fmt.Errorf("config: %w", err))
-				}
-			}
+			report([32]byte{}, fmt.Errorf("config: %w", err))
 			return
 		}
-		lastErr = ""
 		sum := sha256.Sum256(data)
 		if haveLast && sum == last {
+			lastErr = ""
 			return
 		}
-		last, haveLast = sum, true
 		if baseline {
+			last, haveLast = sum, true
 			return
 		}
 		cfg, err := parseFile(path, data)
 		if err != nil {
-			if onError != nil {
-				onError(err)
-			}
+			report(sum, err)
 			return
 		}
 		if onChange != nil {
-			onChange(cfg)
+			if err := onChange(cfg); err != nil {
+				report(sum, err) // not in force: tried again at the next poll
+				return
+			}
 		}
+		last, haveLast, lastErr = sum, true, ""
 	}
 	poll(true)
 	if baselined != nil {

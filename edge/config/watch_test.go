@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,16 +24,28 @@ func config(gateway string) string {
 type watcher struct {
 	changes chan *Config
 	errs    chan error
+	fail    func(*Config) error // onChange's result; nil: success
 }
 
 func startWatch(t *testing.T, path string) *watcher {
 	t.Helper()
-	w := &watcher{changes: make(chan *Config, 16), errs: make(chan error, 16)}
+	return startWatchFailing(t, path, nil)
+}
+
+func startWatchFailing(t *testing.T, path string, fail func(*Config) error) *watcher {
+	t.Helper()
+	w := &watcher{changes: make(chan *Config, 64), errs: make(chan error, 16), fail: fail}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		watch(ctx, path, pollInterval, func(c *Config) { w.changes <- c }, func(err error) { w.errs <- err }, func() { close(ready) })
+		watch(ctx, path, pollInterval, func(c *Config) error {
+			w.changes <- c
+			if w.fail != nil {
+				return w.fail(c)
+			}
+			return nil
+		}, func(err error) { w.errs <- err }, func() { close(ready) })
 	})
 	t.Cleanup(func() {
 		cancel()
@@ -245,4 +258,49 @@ func TestFileHash(t *testing.T) {
 	if h, err := FileHash(); err != nil || h == ([32]byte{}) {
 		t.Errorf("FileHash() = %x, %v", h, err)
 	}
+}
+
+// A valid config that cannot be applied yet (a file it names is not there yet) is tried again
+// at the next poll without a new edit, and its error is reported once.
+func TestWatchRetriesFailedApply(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sipws.yaml")
+	write(t, path, config("one"))
+	var mu sync.Mutex
+	attempts := 0
+	w := startWatchFailing(t, path, func(c *Config) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.Gateway != "two" {
+			return nil
+		}
+		attempts++
+		if attempts < 4 {
+			return errors.New("certificate file not there yet")
+		}
+		return nil
+	})
+	w.quiet(t)
+	write(t, path, config("two"))
+	changes, errs := 0, 0
+	for changes < 4 { // 3 failed attempts and the one that applies, from one edit
+		select {
+		case c := <-w.changes:
+			if c.Gateway != "two" {
+				t.Fatalf("attempt %d: gateway = %q", changes+1, c.Gateway)
+			}
+			changes++
+		case err := <-w.errs:
+			if !strings.Contains(err.Error(), "not there yet") {
+				t.Fatalf("error = %v", err)
+			}
+			errs++
+		case <-time.After(waitTimeout):
+			t.Fatalf("%d attempts to apply, want 4", changes)
+		}
+	}
+	if errs != 1 {
+		t.Errorf("the apply error was reported %d times, want once", errs)
+	}
+	w.quiet(t) // applied: no more attempts, and the error was reported once
 }
