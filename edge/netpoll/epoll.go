@@ -8,6 +8,8 @@ package netpoll
 import (
 	"errors"
 	"fmt"
+	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,6 +26,8 @@ const (
 type Poller struct {
 	epfd int
 	wake int
+	file *os.File        // epfd in the Go runtime's poller, for WaitParked
+	rc   syscall.RawConn // of file
 }
 
 // Event is one ready file descriptor.
@@ -49,7 +53,39 @@ func New() (*Poller, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("epoll_ctl add eventfd: %w", err)
 	}
-	return &Poller{epfd: epfd, wake: wake}, nil
+	// The epoll descriptor is itself pollable: registered with the Go runtime's poller, a
+	// goroutine can wait for it parked instead of blocking a thread in epoll_wait.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(wake)
+		unix.Close(epfd)
+		return nil, fmt.Errorf("epoll fd non-blocking: %w", err)
+	}
+	f := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		unix.Close(wake)
+		f.Close()
+		return nil, fmt.Errorf("epoll fd raw conn: %w", err)
+	}
+	return &Poller{epfd: epfd, wake: wake, file: f, rc: rc}, nil
+}
+
+// WaitParked is Wait without a timeout that parks the goroutine in the Go runtime's poller
+// until a descriptor is ready, rather than blocking an OS thread in epoll_wait: a wake-up then
+// costs a goroutine switch, not a thread waking and taking a P back from the runtime.
+func (p *Poller) WaitParked(raw []unix.EpollEvent, evs []Event) ([]Event, error) {
+	var werr error
+	err := p.rc.Read(func(uintptr) bool {
+		evs, werr = p.Wait(raw, evs, 0)
+		return werr != nil || len(evs) > 0
+	})
+	if werr != nil {
+		return evs, werr
+	}
+	if err != nil {
+		return evs, fmt.Errorf("epoll wait: %w", err)
+	}
+	return evs, nil
 }
 
 // Add watches fd edge-triggered for reads, writes and hang-ups. Edge-triggered interest is
@@ -117,6 +153,6 @@ func (p *Poller) Release() {
 		return
 	}
 	unix.Close(p.wake)
-	unix.Close(p.epfd)
+	p.file.Close() // closes epfd
 	p.wake, p.epfd = -1, -1
 }

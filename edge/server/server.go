@@ -381,7 +381,7 @@ func (s *Server) pollLoop(poller *netpoll.Poller) {
 	w := newScratch()
 	for {
 		var err error
-		evs, err = poller.Wait(raw, evs, -1)
+		evs, err = poller.WaitParked(raw, evs)
 		if err != nil {
 			if !errors.Is(err, netpoll.ErrClosed) {
 				s.log.Error("poller stopped", "err", err)
