@@ -291,7 +291,15 @@ func newFlags(name, defConfig string) (*flag.FlagSet, *commonFlags) {
 	fs.StringVar(&c.config, "config", defConfig, "configuration file (YAML)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
-	fs.Uint64Var(&c.gcMinHeapMiB, "gc-min-heap-mib", 32, "raise GOGC while the live heap is under half this many MiB, so a small heap is not collected many times a second (0: off; GOGC in the environment wins)")
+	// The edge keeps Go's default GC: its memory is its flows, and a heap floor would hold up
+	// to the floor in garbage, which is KiBs per flow at tens of thousands of flows. The
+	// router (and local mode) holds transactions, not flows, and trades the floor for fewer
+	// collections on the relay path.
+	gcFloor := uint64(32)
+	if name == "edge" {
+		gcFloor = 0
+	}
+	fs.Uint64Var(&c.gcMinHeapMiB, "gc-min-heap-mib", gcFloor, "raise GOGC while the live heap is under half this many MiB, so a small heap is not collected many times a second (default 32 for router and local, 0 (off) for edge; GOGC in the environment wins)")
 	return fs, c
 }
 
