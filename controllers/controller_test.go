@@ -675,6 +675,16 @@ func TestChildrenRestored(t *testing.T) {
 func TestStatusWrittenOnlyOnChange(t *testing.T) {
 	ns, _ := setup(t, nil)
 	eventually(t, "Ready settles", condition(ns, v1.ConditionReady, metav1.ConditionFalse, v1.ReasonPodsNotReady))
+	// The reconciles that creating the children set off may still write status (addresses,
+	// listener status): wait until the object stays the same for a while.
+	eventually(t, "the gateway stops changing", func() error {
+		rv := getGW(t, ns).ResourceVersion
+		time.Sleep(500 * time.Millisecond)
+		if now := getGW(t, ns).ResourceVersion; now != rv {
+			return fmt.Errorf("resourceVersion %s -> %s", rv, now)
+		}
+		return nil
+	})
 	before := testutil.ToFloat64(reconcileOutcomes.WithLabelValues(outcomeProgrammed))
 	var rv string
 	eventually(t, "annotate the gateway (a reconcile without a spec change)", func() error {
