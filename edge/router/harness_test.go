@@ -29,7 +29,7 @@ import (
 	"github.com/sipws/sipws/edge/bus"
 	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/flow"
-	"github.com/sipws/sipws/edge/natsembed"
+	"github.com/sipws/sipws/edge/internal/natstest"
 	"github.com/sipws/sipws/edge/sipmsg"
 )
 
@@ -55,41 +55,12 @@ var testSubj = bus.Subjects{Prefix: config.DefaultSubjectPrefix, Gateway: testGW
 
 // ---- NATS ----
 
-func startNATS(t testing.TB) *natsserver.Server {
-	t.Helper()
-	ns, err := natsembed.Start(natsembed.Options{Name: "router-test"})
-	if err != nil {
-		t.Fatalf("start nats-server: %v", err)
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns
-}
+func startNATS(t testing.TB) *natsserver.Server { return natstest.Start(t, "") }
 
-func natsConnect(t testing.TB, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
-	if err != nil {
-		t.Fatalf("nats connect %s: %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
+func natsConnect(t testing.TB, url string) *nats.Conn { return natstest.Connect(t, url) }
 
 func subscribe(t testing.TB, nc *nats.Conn, subj string) chan *nats.Msg {
-	t.Helper()
-	ch := make(chan *nats.Msg, 4096)
-	sub, err := nc.ChanSubscribe(subj, ch)
-	if err != nil {
-		t.Fatalf("subscribe %s: %v", subj, err)
-	}
-	if err := nc.FlushTimeout(5 * time.Second); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	return ch
+	return natstest.Subscribe(t, nc, subj, 4096)
 }
 
 // ---- configuration and router ----

@@ -28,7 +28,7 @@ import (
 
 	"github.com/sipws/sipws/edge/bus"
 	"github.com/sipws/sipws/edge/config"
-	"github.com/sipws/sipws/edge/natsembed"
+	"github.com/sipws/sipws/edge/internal/natstest"
 	"github.com/sipws/sipws/edge/server"
 )
 
@@ -58,18 +58,7 @@ func startNATS(t testing.TB) *natsserver.Server {
 }
 
 // startNATSAt runs an in-process nats-server on addr; it is shut down at the end of the test.
-func startNATSAt(t testing.TB, addr string) *natsserver.Server {
-	t.Helper()
-	ns, err := natsembed.Start(natsembed.Options{Address: addr, Name: "test"})
-	if err != nil {
-		t.Fatalf("start nats-server: %v", err)
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns
-}
+func startNATSAt(t testing.TB, addr string) *natsserver.Server { return natstest.Start(t, addr) }
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
 func freeAddr(t testing.TB) string {
@@ -85,29 +74,13 @@ func freeAddr(t testing.TB) string {
 
 // natsConnect is the test's own NATS client (the routers' side); it reconnects forever.
 func natsConnect(t testing.TB, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
-		nats.ReconnectBufSize(-1), nats.Timeout(5*time.Second))
-	if err != nil {
-		t.Fatalf("nats connect %s: %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	return natstest.Connect(t, url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		nats.ReconnectBufSize(-1))
 }
 
 // subscribe subscribes to subj and returns the channel its messages arrive on.
 func subscribe(t testing.TB, nc *nats.Conn, subj string) chan *nats.Msg {
-	t.Helper()
-	ch := make(chan *nats.Msg, 65536)
-	sub, err := nc.ChanSubscribe(subj, ch)
-	if err != nil {
-		t.Fatalf("subscribe %s: %v", subj, err)
-	}
-	if err := nc.FlushTimeout(5 * time.Second); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	return ch
+	return natstest.Subscribe(t, nc, subj, 65536)
 }
 
 // waitMsg waits for the next message on ch.
