@@ -340,6 +340,27 @@ measure_all() {
 		done
 	done
 
+	# --- same rate: the sipws systems at Kamailio (t_relay)'s half-peak rate, whose direct-UDP
+	# baseline is the one measured above, so latency compares at one offered load too ------------
+	if [[ " $SYSTEMS " == *" kamailio "* ]]; then
+		same=$(awk -v p="${PEAK[kamailio]:-0}" 'BEGIN { printf "%d", p / 2 }')
+		for ((r = 1; r <= ROUNDS; r++)); do
+			for sys in $SYSTEMS; do
+				[[ $sys == sipws* ]] && ((same > 0)) || continue
+				quiet
+				log "$sys: open loop at $same/s (Kamailio's half peak)${ROUNDS_NOTE:+ (round $r)}"
+				mapfile -t idle < <(idle_cpu "$sys")
+				line=$(load -url "${URL[$sys]}" -system "$sys" -phase same -rate "$same" -duration "${DURATION}s" \
+					-warmup "${WARMUP}s" -timeline -cpu "server=${SPID[$sys]}" -cpu "sipp=$SIPP" "${idle[@]}") || {
+					log "$sys: same-rate run failed"
+					rc=1
+					continue
+				}
+				log "$sys: at $same/s p50 $(json_field "$line" p50_ms) ms, p99 $(json_field "$line" p99_ms) ms"
+			done
+		done
+	fi
+
 	# --- sipws's CPU profile, during one more closed loop -----------------------------------------
 	if [[ " $SYSTEMS " == *" sipws "* && $PROFILE == 1 ]]; then
 		quiet
@@ -481,6 +502,10 @@ if [[ $UPDATE_DOCS == 1 ]]; then
 			  whole window, each second of the window gets its own p99 and the table shows their
 			  median ("median second"): a few seconds in which other processes take the CPUs move
 			  the window's p99 a lot and the median second's hardly at all.
+			- **Same rate**: each system's half peak is a different load, so the sipws systems also
+			  run the open loop at Kamailio (t_relay)'s half-peak rate, after all half-peak runs;
+			  their added latency there is against the direct baseline measured at that rate for
+			  Kamailio.
 			- **CPU**: utime+stime deltas from \`/proc/<pid>/stat\` over the measured window, summed over
 			  the process tree (Kamailio's workers), in cores; per transaction = cores / rate.
 			  "other processes" = machine busy time (\`/proc/stat\`) minus relay, sipp and load client.

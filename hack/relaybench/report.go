@@ -34,6 +34,7 @@ func runReport(args []string) error {
 	}
 	type sys struct {
 		peak, half, base *Result
+		same             *Result   // open loop at the reference system's half-peak rate
 		peaks, halfP99s  []float64 // every round, in order
 	}
 	systems := map[string]*sys{}
@@ -77,6 +78,10 @@ func runReport(args []string) error {
 				s.halfP99s = append(s.halfP99s, res.P99ms)
 				if lowerP99(s.half) {
 					s.half = &res
+				}
+			case "same":
+				if s := get(res.System); lowerP99(s.same) {
+					s.same = &res
 				}
 			case "baseline":
 				if res.For == "" {
@@ -126,6 +131,19 @@ func runReport(args []string) error {
 		}
 		return f(r)
 	}
+	// Latency at one offered rate for every system: the reference's half-peak rate (the script
+	// runs the other systems' "same" phase at it), since each system's own half peak differs.
+	const sameRef = "kamailio"
+	sameOf := func(s *sys) *Result {
+		if s == systems[sameRef] {
+			return s.half
+		}
+		return s.same
+	}
+	haveSame := false
+	for _, s := range systems {
+		haveSame = haveSame || s.same != nil
+	}
 	rows := []struct {
 		name string
 		f    func(s *sys) string
@@ -169,6 +187,22 @@ func runReport(args []string) error {
 			return fmt.Sprintf("%.2f / %.2f / **%.2f**", s.half.P99SecMedianMs, s.base.P99SecMedianMs,
 				s.half.P99SecMedianMs-s.base.P99SecMedianMs)
 		}},
+		{"**same rate**: open loop at " + label(sameRef) + "'s half-peak rate, per s", func(s *sys) string {
+			if r := sameOf(s); r != nil {
+				return f0(r.TargetRate)
+			}
+			return dash
+		}},
+		{"latency at that rate p50 / p99 / p99.9 (ms)", func(s *sys) string {
+			return cell(sameOf(s), func(r *Result) string { return lat(r) })
+		}},
+		{"**added** p50 / p99 at that rate (ms), against the reference's direct baseline", func(s *sys) string {
+			r, ref := sameOf(s), systems[sameRef]
+			if r == nil || ref == nil || ref.base == nil {
+				return dash
+			}
+			return fmt.Sprintf("**%.2f / %.2f**", r.P50ms-ref.base.P50ms, r.P99ms-ref.base.P99ms)
+		}},
 		{"lost / non-200 at half peak", func(s *sys) string {
 			return cell(s.half, func(r *Result) string { return fmt.Sprintf("%d / %d", r.Lost, r.Failures) })
 		}},
@@ -184,6 +218,14 @@ func runReport(args []string) error {
 				return fmt.Sprintf("%.1f%%", 100*float64(r.Late)/max(1, float64(r.Sent)))
 			})
 		}},
+	}
+	if !haveSame {
+		for i := 0; i < len(rows); i++ {
+			if strings.Contains(rows[i].name, "same rate") || strings.Contains(rows[i].name, "at that rate") {
+				rows = append(rows[:i], rows[i+1:]...)
+				i--
+			}
+		}
 	}
 	list := func(vs []float64, format string) string {
 		if len(vs) == 0 {
