@@ -35,7 +35,7 @@
 #   KAMAILIO_CHILDREN [2]  KAMAILIO_TCP_CHILDREN [2]
 #   KAMAILIO_ARGS: extra kamailio arguments, e.g. "-A WITH_SANITY"
 #   SKIP_SETUP=1 skips hack/interop/setup.sh   REPORT_ONLY=1 only rewrites relay.md and the docs
-#     section from the last run's relay.jsonl and relay-logs/ (same settings assumed)   MAX_LIFETIME [600] s bound on every process
+#     section from the last run's relay.jsonl and relay-logs/ (same settings assumed)   MAX_LIFETIME [1800] s bound on every process
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -62,7 +62,7 @@ KAMAILIO_SHM_MB=${KAMAILIO_SHM_MB:-4096}
 KAMAILIO_MM=${KAMAILIO_MM:-tlsf}
 KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-2}
 KAMAILIO_TCP_CHILDREN=${KAMAILIO_TCP_CHILDREN:-2}
-MAX_LIFETIME=${MAX_LIFETIME:-600}
+MAX_LIFETIME=${MAX_LIFETIME:-1800}
 DOCS=${DOCS:-docs/benchmarks.md}
 UPDATE_DOCS=${UPDATE_DOCS:-1}
 
