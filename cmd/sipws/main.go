@@ -160,7 +160,10 @@ func runEdge(args []string, local bool) error {
 		if local && *upstreamURI != "" {
 			next.Router.Routes = cfg.Router.Routes
 		}
-		if err := srv.Reload(next); err != nil {
+		if err := srv.Reload(next); errors.Is(err, server.ErrRestartRequired) {
+			// In force but for start-up fields: say so, and do not try the file again.
+			log.Warn("configuration reloaded", "err", err)
+		} else if err != nil {
 			return fmt.Errorf("edge reload: %w", err)
 		}
 		if rt != nil {

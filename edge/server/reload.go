@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -10,7 +11,11 @@ import (
 // Reload applies a new configuration without touching open flows: paths, origins, limits,
 // keep-alive and certificates take effect for the next handshake or tick. Fields read only at
 // start-up (listener set, gateway, node, NATS, keys, admin) are kept and reported in the error,
-// which says a rollout is needed for them.
+// which says a rollout is needed for them and wraps ErrRestartRequired.
+// ErrRestartRequired marks a reload that was applied except for start-up fields: trying the
+// same file again changes nothing.
+var ErrRestartRequired = errors.New("changes need a restart")
+
 func (s *Server) Reload(cfg *config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		s.m.configReloads.WithLabelValues("config", "invalid").Inc()
@@ -46,7 +51,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return fmt.Errorf("reload: %s", strings.Join(errs, "; "))
 	case len(restart) > 0:
 		s.m.configReloads.WithLabelValues("config", "restart_required").Inc()
-		return fmt.Errorf("reload: applied, but changes to %s need a restart", strings.Join(restart, ", "))
+		return fmt.Errorf("reload: applied, but %w: %s", ErrRestartRequired, strings.Join(restart, ", "))
 	}
 	s.m.configReloads.WithLabelValues("config", "ok").Inc()
 	return nil

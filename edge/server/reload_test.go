@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"crypto/tls"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/sipws/sipws/edge/config"
+	"github.com/sipws/sipws/edge/server"
 )
 
 // TestReloadOrigins: a reload with a new allow-list refuses the old origin at the next
@@ -105,5 +107,25 @@ func TestReloadCertificates(t *testing.T) {
 	e.out(t, tok, []byte(sipResponse("certs-1")))
 	if _, p := c.readMessage(waitLong); sipHeader(string(p), "Call-ID") != "certs-1" {
 		t.Fatalf("old flow got %.60q", p)
+	}
+}
+
+// TestReloadRestartRequired: a new listener port is kept for the next start; the rest of the
+// file is in force and the error says so with ErrRestartRequired, so a watcher does not retry.
+func TestReloadRestartRequired(t *testing.T) {
+	t.Parallel()
+	var base config.Config
+	e := newTestEdge(t, func(c *config.Config) { base = *c })
+	next := base
+	next.Listeners = []config.Listener{base.Listeners[0]}
+	next.Listeners[0].Address = "127.0.0.1:1"
+	next.Default()
+	err := e.s.Reload(&next)
+	if !errors.Is(err, server.ErrRestartRequired) {
+		t.Fatalf("Reload with a new listener address = %v, want ErrRestartRequired", err)
+	}
+	waitMetric(t, e.s, "sipws_edge_config_reloads_total", map[string]string{"what": "config", "result": "restart_required"}, equals(1), "reload counted")
+	if got := e.s.Addr("ws").String(); got == "127.0.0.1:1" {
+		t.Errorf("listener moved to %s without a restart", got)
 	}
 }
