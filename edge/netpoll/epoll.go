@@ -1,7 +1,7 @@
 //go:build linux
 
-// Package netpoll is a thin wrapper over Linux epoll for the edge's connection loop: one
-// poller watches every upgraded connection, so an idle connection costs a file descriptor and
+// Package netpoll is a thin wrapper over Linux epoll for the edge's connection loops: a few
+// pollers watch every upgraded connection, so an idle connection costs a file descriptor and
 // a table entry, not a goroutine or a buffer.
 package netpoll
 

@@ -302,11 +302,17 @@ func (r *Router) sendStateless(m *sipmsg.Msg, branch string, dst siptransport.Ta
 // setOurVia puts our Via on top (or replaces it when a failover resends the request).
 func setOurVia(m *sipmsg.Msg, adv, transport, branch string) {
 	v := "SIP/2.0/" + strings.ToUpper(transport) + " " + adv + ";branch=" + branch + ";rport"
-	if top, ok := m.TopValue("Via"); ok && strings.Contains(top, branchPrefix) {
+	if topViaOurs(m) {
 		m.SetTopValue("Via", v)
 		return
 	}
 	m.Prepend("Via", v)
+}
+
+// topViaOurs reports whether the top Via is the one setOurVia put there.
+func topViaOurs(m *sipmsg.Msg) bool {
+	top, ok := m.TopValue("Via")
+	return ok && strings.Contains(top, branchPrefix)
 }
 
 // routeTarget turns a Route URI into a target, if it points at an allowed upstream.

@@ -3,7 +3,6 @@ package router
 import (
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -134,7 +133,7 @@ type tx struct {
 func (x *tx) asSent() []byte {
 	c := *x.msg
 	c.Headers = slices.Clone(x.msg.Headers)
-	if top, ok := c.TopValue("Via"); ok && strings.Contains(top, branchPrefix) {
+	if topViaOurs(&c) {
 		c.PopValue("Via")
 	}
 	return c.Bytes()

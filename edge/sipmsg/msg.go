@@ -338,8 +338,8 @@ func (m *Msg) Bytes() []byte {
 	return m.AppendTo(make([]byte, 0, m.Len()))
 }
 
-// Len is an upper bound of the serialised message's length, for sizing buffers (exact unless
-// a header value holds CR or LF, or the Content-Length needs more digits than written).
+// Len bounds the serialised message's length, for sizing buffers: the parts as AppendTo
+// writes them (raw lines while unchanged) plus room for a rewritten Content-Length.
 func (m *Msg) Len() int {
 	n := len(m.start) + len(m.Method) + len(m.RequestURI) + len(m.Reason) + 32 + len(m.Body)
 	for i := range m.Headers {
