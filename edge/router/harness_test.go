@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +29,7 @@ import (
 	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/flow"
 	"github.com/sipws/sipws/edge/internal/natstest"
+	"github.com/sipws/sipws/edge/internal/testlog"
 	"github.com/sipws/sipws/edge/sipmsg"
 )
 
@@ -44,12 +44,7 @@ const (
 	quiet = 400 * time.Millisecond
 )
 
-func testLogger() *slog.Logger {
-	if os.Getenv("SIPWS_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger() *slog.Logger { return testlog.Logger() }
 
 var testSubj = bus.Subjects{Prefix: config.DefaultSubjectPrefix, Gateway: testGW}
 

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +28,7 @@ import (
 	"github.com/sipws/sipws/edge/bus"
 	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/internal/natstest"
+	"github.com/sipws/sipws/edge/internal/testlog"
 	"github.com/sipws/sipws/edge/server"
 )
 
@@ -42,12 +42,7 @@ const (
 )
 
 // testLogger discards logs unless SIPWS_TEST_LOG is set.
-func testLogger() *slog.Logger {
-	if os.Getenv("SIPWS_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger() *slog.Logger { return testlog.Logger() }
 
 // ---- NATS ----
 
