@@ -155,7 +155,9 @@ sipws_config() {
       maxConnections: 100000
       maxConnectionsPerIP: 20000
       handshakesPerSecondPerIP: 1000000
-      handshakeBurstPerIP: 1000000'
+      handshakeBurstPerIP: 1000000
+      messagesPerSecond: 1000000
+      messageBurst: 1000000'
 	cat >"$1" <<EOF
 gateway: bench
 node: bench1

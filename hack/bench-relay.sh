@@ -239,6 +239,9 @@ measure_all() {
 				      handshakesPerSecondPerIP: 100000
 				      handshakeBurstPerIP: 100000
 				      maxConnectionsPerIP: 100000
+				      # each flow sends a REGISTER as soon as the last one is answered
+				      messagesPerSecond: 1000000
+				      messageBurst: 1000000
 				keepAlive:
 				  pingInterval: 25s
 				  idleTimeout: 90s

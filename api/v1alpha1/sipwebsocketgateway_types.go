@@ -253,6 +253,22 @@ type Limits struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000
 	MaxInvalidMessages int32 `json:"maxInvalidMessages,omitempty"`
+
+	// MessagesPerSecond is the sustained rate of SIP requests one flow may send (default 50).
+	// Over it the edge answers 503 with Retry-After (an ACK is dropped); responses are never
+	// limited. A flow that keeps sending after MessageBurst refusals in a row is closed 1008.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	MessagesPerSecond int32 `json:"messagesPerSecond,omitempty"`
+
+	// MessageBurst is how many requests a flow may send at once above that rate (default 200).
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	MessageBurst int32 `json:"messageBurst,omitempty"`
 }
 
 // Route sends matching client requests to one upstream.

@@ -334,6 +334,8 @@ func limits(gateway, listener *v1.Limits) (config.Limits, error) {
 		pick(&m.MaxMessageBytes, l.MaxMessageBytes)
 		pick(&m.SendQueueBytes, l.SendQueueBytes)
 		pick(&m.MaxInvalidMessages, l.MaxInvalidMessages)
+		pick(&m.MessagesPerSecond, l.MessagesPerSecond)
+		pick(&m.MessageBurst, l.MessageBurst)
 		if l.HandshakeTimeout != "" {
 			m.HandshakeTimeout = l.HandshakeTimeout
 		}
@@ -348,6 +350,8 @@ func limits(gateway, listener *v1.Limits) (config.Limits, error) {
 		MaxMessageBytes:          int(m.MaxMessageBytes),
 		SendQueueBytes:           int(m.SendQueueBytes),
 		MaxInvalidMessages:       int(m.MaxInvalidMessages),
+		MessagesPerSecond:        float64(m.MessagesPerSecond),
+		MessageBurst:             int(m.MessageBurst),
 	}, err
 }
 

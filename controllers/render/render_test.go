@@ -91,7 +91,7 @@ func baseGateway() *v1.SipWebSocketGateway {
 				{Name: "wss", Port: 443, Protocol: v1.ProtocolWSS, Path: "/sip",
 					TLS:            &v1.ListenerTLS{CertificateRefs: []v1.SecretReference{{Name: "cert-a"}, {Name: "cert-b"}}, MinVersion: "1.3"},
 					AllowedOrigins: []string{"https://app.example.com", "https://*.example.org"},
-					Limits:         &v1.Limits{MaxConnectionsPerIP: 50, HandshakeTimeout: "5s"}},
+					Limits:         &v1.Limits{MaxConnectionsPerIP: 50, HandshakeTimeout: "5s", MessagesPerSecond: 20}},
 			},
 			Routes: []v1.Route{
 				{Name: "pbx", Match: &v1.RouteMatch{Domains: []string{"example.com"}, Methods: []string{"REGISTER", "INVITE"}},
@@ -108,7 +108,7 @@ func baseGateway() *v1.SipWebSocketGateway {
 				CredentialsSecretRef: &v1.SecretKeyReference{Name: "nats-creds"},
 				TLS:                  &v1.NATSTLS{CASecretRef: &v1.SecretKeyReference{Name: "nats-ca"}}},
 			KeepAlive: v1.KeepAlive{PingInterval: "20s", IdleTimeout: "60s"},
-			Limits:    &v1.Limits{MaxConnections: 20000, MaxConnectionsPerIP: 100},
+			Limits:    &v1.Limits{MaxConnections: 20000, MaxConnectionsPerIP: 100, MessageBurst: 50},
 			Edge: v1.EdgeSpec{
 				Workload: v1.Workload{Replicas: ptr.To[int32](3), DrainTimeout: "30s",
 					NodeSelector: map[string]string{"sipws.io/edge": "true"},

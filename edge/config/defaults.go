@@ -24,6 +24,8 @@ const (
 	DefaultMaxMessageBytes          = 65535
 	DefaultSendQueueBytes           = 262144
 	DefaultMaxInvalidMessages       = 5
+	DefaultMessagesPerSecond        = 50
+	DefaultMessageBurst             = 200
 	DefaultTLSMinVersion            = "1.2"
 
 	// AdminOff as Admin.Address disables the admin endpoint.
@@ -93,6 +95,10 @@ func (l *Limits) defaults() {
 	setInt(&l.MaxMessageBytes, DefaultMaxMessageBytes)
 	setInt(&l.SendQueueBytes, DefaultSendQueueBytes)
 	setInt(&l.MaxInvalidMessages, DefaultMaxInvalidMessages)
+	if l.MessagesPerSecond == 0 {
+		l.MessagesPerSecond = DefaultMessagesPerSecond
+	}
+	setInt(&l.MessageBurst, DefaultMessageBurst)
 }
 
 // defaultNode returns "" when nothing usable is found, so Validate reports it rather than

@@ -85,6 +85,13 @@ type Limits struct {
 	SendQueueBytes int `json:"sendQueueBytes,omitempty"`
 	// MaxInvalidMessages in a row that are not SIP before the connection is closed 1008 (default 5).
 	MaxInvalidMessages int `json:"maxInvalidMessages,omitempty"`
+	// MessagesPerSecond is the sustained rate of SIP requests one flow may send (default 50).
+	// A request over it is answered 503 with Retry-After by the edge (an ACK is dropped);
+	// responses are never limited. A flow that keeps sending after MessageBurst refusals in a
+	// row is closed 1008.
+	MessagesPerSecond float64 `json:"messagesPerSecond,omitempty"`
+	// MessageBurst is how many requests a flow may send at once above that rate (default 200).
+	MessageBurst int `json:"messageBurst,omitempty"`
 }
 
 // KeepAlive sets the edge's keep-alive behaviour (RFC 7118 §6).

@@ -172,8 +172,12 @@ func (l *Limits) validate(f string, p *problems) {
 	nonNeg("maxConnectionsPerIP", l.MaxConnectionsPerIP)
 	nonNeg("handshakeBurstPerIP", l.HandshakeBurstPerIP)
 	nonNeg("maxInvalidMessages", l.MaxInvalidMessages)
+	nonNeg("messageBurst", l.MessageBurst)
 	if !(l.HandshakesPerSecondPerIP >= 0) || math.IsInf(l.HandshakesPerSecondPerIP, 0) {
 		p.add(f+".handshakesPerSecondPerIP", "%v must be a finite, non-negative number", l.HandshakesPerSecondPerIP)
+	}
+	if !(l.MessagesPerSecond >= 0) || math.IsInf(l.MessagesPerSecond, 0) {
+		p.add(f+".messagesPerSecond", "%v must be a finite, non-negative number", l.MessagesPerSecond)
 	}
 	if l.HandshakeTimeout.Duration <= 0 {
 		p.add(f+".handshakeTimeout", "%s must be positive", l.HandshakeTimeout.Duration)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sipws/sipws/edge/config"
 	"github.com/sipws/sipws/edge/sip"
 	"github.com/sipws/sipws/edge/tlsrec"
 	"github.com/sipws/sipws/edge/ws"
@@ -74,9 +76,12 @@ type conn struct {
 	closeReason      string
 
 	// Read side, owned by the one worker (or goroutine) reading the conn.
-	pendingRaw   []byte // partial TLS record
-	pendingPlain []byte // partial WebSocket frame
-	frag         []byte // fragmented message being reassembled
+	pendingRaw   []byte  // partial TLS record
+	pendingPlain []byte  // partial WebSocket frame
+	frag         []byte  // fragmented message being reassembled
+	rateAt       int64   // unix nanoseconds the request bucket was last filled; 0: full
+	rateTokens   float32 // request token bucket (limits messagesPerSecond, messageBurst)
+	limitedRun   uint32  // requests refused in a row by the message rate limit
 	fragOp       byte
 	invalidRun   uint8
 }
@@ -389,6 +394,12 @@ func (c *conn) message(w *scratch, op byte, msg []byte) bool {
 		return true
 	}
 	c.invalidRun = 0
+	if info.Request {
+		lim := c.ln.limits()
+		if wait, ok := c.admit(lim, c.lastRead.Load()); !ok {
+			return c.rateLimited(lim, info, msg, wait)
+		}
+	}
 	if err := c.srv.publish(c, msg); err != nil {
 		c.srv.m.publishErrors.Inc()
 		if info.Request && string(info.Method) != "ACK" {
@@ -404,6 +415,58 @@ func (c *conn) message(w *scratch, op byte, msg []byte) bool {
 }
 
 var crlf = []byte("\r\n")
+
+// admit takes a token from the flow's request bucket, refilled at lim.MessagesPerSecond up to
+// lim.MessageBurst since the last request; now is the arrival of the frame being handled. When
+// the bucket is empty it reports how long until the next token.
+func (c *conn) admit(lim *config.Limits, now int64) (wait time.Duration, ok bool) {
+	rate, burst := lim.MessagesPerSecond, float64(lim.MessageBurst)
+	t := burst
+	if c.rateAt == 0 {
+		c.rateAt = now
+	} else {
+		t = float64(c.rateTokens)
+		if d := now - c.rateAt; d > 0 { // a reading from the past adds nothing
+			t = min(t+float64(d)/float64(time.Second)*rate, burst)
+			c.rateAt = now
+		}
+	}
+	if t >= 1 {
+		c.rateTokens = float32(t - 1)
+		c.limitedRun = 0
+		return 0, true
+	}
+	c.rateTokens = float32(t)
+	return time.Duration(min((1-t)/rate, maxRetryAfter) * float64(time.Second)), false
+}
+
+// maxRetryAfter bounds the wait a 503 announces (seconds), whatever the configured rate.
+const maxRetryAfter = 86400
+
+// rateLimited answers a request over the flow's rate: 503 with Retry-After (an ACK, which has
+// no response, is dropped). A flow that ignores as many refusals in a row as its burst is
+// closed: a flood then costs one WebSocket read each, not a relay to the router.
+func (c *conn) rateLimited(lim *config.Limits, info sip.Message, msg []byte, wait time.Duration) bool {
+	lm := c.ln.m
+	c.limitedRun++
+	if int64(c.limitedRun) > int64(lim.MessageBurst) {
+		lm.rateClosed.Inc()
+		c.fail(ws.ClosePolicyViolation, "message rate exceeded")
+		return false
+	}
+	if string(info.Method) == "ACK" {
+		lm.rateDropped.Inc()
+		return true
+	}
+	secs := max(1, int64((wait+time.Second-1)/time.Second))
+	resp, err := sip.Response(msg, 503, "Service Unavailable", "Retry-After: "+strconv.FormatInt(secs, 10))
+	if err != nil {
+		return true
+	}
+	lm.rateRefused.Inc()
+	c.write(ws.OpText, resp)
+	return true
+}
 
 // retryAfter is sent with the edge's own 503 when NATS is unreachable: nats.go retries every
 // second, so a client may try again soon.

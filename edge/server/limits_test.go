@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/sipws/sipws/edge/config"
 )
 
 func TestIPLimitsAdmit(t *testing.T) {
@@ -30,6 +32,53 @@ func TestIPLimitsAdmit(t *testing.T) {
 			for i, off := range tc.calls {
 				if got := l.admit(ip, tc.max, tc.rate, tc.burst, t0.Add(off)); got != tc.want[i] {
 					t.Fatalf("call %d at +%v = %q, want %q", i, off, got, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestConnAdmitRequests(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	t0 := time.Unix(1000, 0).UnixNano()
+	type step struct {
+		at   int64 // ns after t0
+		ok   bool
+		wait time.Duration // when refused: time to the next token
+	}
+	tests := []struct {
+		name  string
+		rate  float64
+		burst int
+		steps []step
+	}{
+		{"burst, then one per second", 1, 2, []step{
+			{0, true, 0}, {0, true, 0}, {0, false, time.Second},
+			{500 * ms, false, 500 * time.Millisecond}, {1000 * ms, true, 0}, {1000 * ms, false, time.Second},
+		}},
+		{"refill never passes the burst", 10, 3, []step{
+			{0, true, 0}, {0, true, 0}, {0, true, 0}, {0, false, 100 * time.Millisecond},
+			{3600_000 * ms, true, 0}, {3600_000 * ms, true, 0}, {3600_000 * ms, true, 0}, {3600_000 * ms, false, 100 * time.Millisecond},
+		}},
+		// Frames are timed by their reader; an earlier reading must not drain the bucket.
+		{"clock reading from the past", 1, 1, []step{
+			{2000 * ms, true, 0}, {1000 * ms, false, time.Second},
+		}},
+		{"fractional rate", 0.5, 1, []step{
+			{0, true, 0}, {1000 * ms, false, time.Second}, {2000 * ms, true, 0},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &conn{}
+			lim := &config.Limits{MessagesPerSecond: tc.rate, MessageBurst: tc.burst}
+			for i, s := range tc.steps {
+				wait, ok := c.admit(lim, t0+s.at)
+				if ok != s.ok {
+					t.Fatalf("step %d at %v: admitted %v, want %v", i, time.Duration(s.at), ok, s.ok)
+				}
+				if d := wait - s.wait; d < -time.Millisecond || d > time.Millisecond {
+					t.Errorf("step %d: wait %v, want %v", i, wait, s.wait)
 				}
 			}
 		})

@@ -38,6 +38,7 @@ type metrics struct {
 	keepalives    *prometheus.CounterVec
 	closes        *prometheus.CounterVec
 	queueDrops    *prometheus.CounterVec
+	rateLimited   *prometheus.CounterVec
 	natsConnected prometheus.Gauge
 	natsEvents    *prometheus.CounterVec
 	publishErrors prometheus.Counter
@@ -78,6 +79,9 @@ func newMetrics() *metrics {
 			[]string{"code", "by"}),
 		queueDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "send_queue_drops_total", Help: "Clients closed because their send queue passed its bound."}, []string{"listener"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "rate_limited_total", Help: "Client requests over the flow's message rate: refused (503), dropped (ACK), closed (1008, the flow kept sending)."},
+			[]string{"listener", "action"}),
 		natsConnected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "nats_connected", Help: "1 while the NATS connection is up."}),
 		natsEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -94,7 +98,7 @@ func newMetrics() *metrics {
 			Name: "config_reloads_total", Help: "Configuration and certificate reloads by result."}, []string{"what", "result"}),
 	}
 	m.reg.MustRegister(m.flows, m.handshakes, m.handshakeTime, m.messagesIn, m.messagesOut, m.bytesIn,
-		m.bytesOut, m.invalid, m.keepalives, m.closes, m.queueDrops, m.natsConnected, m.natsEvents,
+		m.bytesOut, m.invalid, m.keepalives, m.closes, m.queueDrops, m.rateLimited, m.natsConnected, m.natsEvents,
 		m.publishErrors, m.unavailable, m.unknownFlow, m.tlsDetached, m.configReloads,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -106,6 +110,9 @@ type listenerMetrics struct {
 	msgIn, msgOut        prometheus.Counter
 	bytesIn, bytesOut    prometheus.Counter
 	queueDrops           prometheus.Counter
+	rateRefused          prometheus.Counter
+	rateDropped          prometheus.Counter
+	rateClosed           prometheus.Counter
 	handshakeTime        prometheus.Observer
 	invalidStart         prometheus.Counter
 	invalidOther         prometheus.Counter
@@ -125,6 +132,9 @@ func (m *metrics) forListener(name string) *listenerMetrics {
 		bytesIn:              m.bytesIn.WithLabelValues(name),
 		bytesOut:             m.bytesOut.WithLabelValues(name),
 		queueDrops:           m.queueDrops.WithLabelValues(name),
+		rateRefused:          m.rateLimited.WithLabelValues(name, "refused"),
+		rateDropped:          m.rateLimited.WithLabelValues(name, "dropped"),
+		rateClosed:           m.rateLimited.WithLabelValues(name, "closed"),
 		handshakeTime:        m.handshakeTime.WithLabelValues(name),
 		invalidStart:         m.invalid.WithLabelValues(name, "not_sip"),
 		invalidOther:         m.invalid.WithLabelValues(name, "framing"),

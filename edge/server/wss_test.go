@@ -47,6 +47,7 @@ func wssEdge(t *testing.T, certDir string) *testEdge {
 		wss := wssListener("wss", cert)
 		wss.Limits.MaxMessageBytes = 256 << 10
 		wss.Limits.SendQueueBytes = 1 << 20
+		wss.Limits.MessageBurst = 1000 // exchange sends 300 requests in one write
 		c.Listeners = append(c.Listeners, wss)
 	})
 }
