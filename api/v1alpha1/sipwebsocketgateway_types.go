@@ -892,6 +892,16 @@ type RouterSpec struct {
 	//
 	// +optional
 	Timers *Timers `json:"timers,omitempty"`
+
+	// MaxTransactions bounds the transactions one router keeps, client and upstream side each
+	// (default 50000, about 4 KiB each). Beyond it a new request is answered 503 with
+	// Retry-After instead of being relayed (a dead UDP upstream would otherwise hold every
+	// request for 64×T1). Size the router's memory limit for it.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=10000000
+	MaxTransactions int32 `json:"maxTransactions,omitempty"`
 }
 
 // RouterTLS is the router's SIP over TLS listener.

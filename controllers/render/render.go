@@ -266,6 +266,7 @@ func DataPlaneConfig(gw *v1.SipWebSocketGateway, in Inputs) (*config.Config, err
 		c.Router.Listen.CertFile, c.Router.Listen.KeyFile = file(fileRouterCert), file(fileRouterKey)
 	}
 	c.Router.AnswerOptions = r.AnswerOptions
+	c.Router.MaxTransactions = int(r.MaxTransactions)
 	if t := r.Timers; t != nil {
 		c.Router.Timers = config.Timers{T1: config.D(mustDuration(t.T1)), T2: config.D(mustDuration(t.T2)), Failover: config.D(mustDuration(t.Failover))}
 	}

@@ -23,6 +23,11 @@ type Router struct {
 	AnswerOptions *bool `json:"answerOptions,omitempty"`
 	// Timers are the RFC 3261 §17 timers of transactions over UDP.
 	Timers Timers `json:"timers,omitempty"`
+	// MaxTransactions bounds the transactions one router keeps, client and upstream side each
+	// (default 50000; about 4 KiB each, so both sides full take some 400 MiB). Beyond it a new
+	// request is answered 503 with Retry-After instead of being relayed: a dead UDP upstream at
+	// a high rate keeps every request for 64×T1, which would otherwise grow without bound.
+	MaxTransactions int `json:"maxTransactions,omitempty"`
 }
 
 // RouterListen are the router's SIP listening addresses; empty disables a transport.
@@ -153,15 +158,16 @@ const (
 
 // Router defaults.
 const (
-	DefaultRouterUDP      = "0.0.0.0:5070"
-	DefaultRouterTCP      = "0.0.0.0:5070"
-	DefaultT1             = 500 * time.Millisecond
-	DefaultT2             = 4 * time.Second
-	DefaultFailover       = 2 * time.Second
-	DefaultProbeInterval  = 5 * time.Second
-	DefaultProbeTimeout   = 2 * time.Second
-	DefaultProbeUpAfter   = 2
-	DefaultProbeDownAfter = 3
+	DefaultRouterUDP       = "0.0.0.0:5070"
+	DefaultRouterTCP       = "0.0.0.0:5070"
+	DefaultT1              = 500 * time.Millisecond
+	DefaultT2              = 4 * time.Second
+	DefaultFailover        = 2 * time.Second
+	DefaultProbeInterval   = 5 * time.Second
+	DefaultProbeTimeout    = 2 * time.Second
+	DefaultProbeUpAfter    = 2
+	DefaultProbeDownAfter  = 3
+	DefaultMaxTransactions = 50000
 )
 
 // Default fills the router's zero values.
@@ -181,6 +187,9 @@ func (r *Router) Default() {
 	}
 	if r.Timers.Failover.Duration == 0 {
 		r.Timers.Failover.Duration = DefaultFailover
+	}
+	if r.MaxTransactions == 0 {
+		r.MaxTransactions = DefaultMaxTransactions
 	}
 	for i := range r.Routes {
 		rt := &r.Routes[i]
@@ -240,6 +249,9 @@ func (r *Router) validate(p *problems) {
 	}
 	if r.Listen.TLS != "" && (r.Listen.CertFile == "" || r.Listen.KeyFile == "") {
 		p.add("router.listen.tls", "certFile and keyFile are required with a TLS listener")
+	}
+	if r.MaxTransactions < 0 {
+		p.add("router.maxTransactions", "%d must not be negative", r.MaxTransactions)
 	}
 	if r.Timers.T1.Duration <= 0 || r.Timers.T2.Duration < r.Timers.T1.Duration {
 		p.add("router.timers", "t1 must be positive and t2 at least t1")

@@ -228,6 +228,11 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 // startTx runs a client transaction for a request towards its candidates (or a pinned
 // destination: a CANCEL goes where its INVITE went).
 func (r *Router) startTx(f flow.Flow, token string, m *sipmsg.Msg, branch string, up *upstream, cands []*target, pinned *siptransport.Target) {
+	if r.ctx.len() >= r.maxTransactions() && r.ctx.get(branch+"|"+m.Method) == nil {
+		r.m.overload.WithLabelValues("client").Inc()
+		r.replyToFlow(f, token, m.Bytes(), 503, "Service Unavailable", overloadRetryAfter)
+		return
+	}
 	x := &tx{
 		key:    branch + "|" + m.Method,
 		method: m.Method,
@@ -566,4 +571,16 @@ func viaAddr(v sipmsg.Via) netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return netip.AddrPortFrom(ip, uint16(port))
+}
+
+// overloadRetryAfter goes with the 503 of a router at its transaction bound: transactions end
+// within 64×T1 (32 s by default), most of them far sooner.
+const overloadRetryAfter = "Retry-After: 5"
+
+// maxTransactions is router.maxTransactions (its default when a config was not defaulted).
+func (r *Router) maxTransactions() int64 {
+	if n := r.cfg.Load().Router.MaxTransactions; n > 0 {
+		return int64(n)
+	}
+	return config.DefaultMaxTransactions
 }

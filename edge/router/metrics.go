@@ -18,6 +18,7 @@ type metrics struct {
 	tampered                prometheus.Counter
 	regBindings             *prometheus.CounterVec
 	probes                  prometheus.Counter
+	overload                *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,11 +53,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Upstream requests with a flow token that does not verify (403)."}),
 		probes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "probes_total",
 			Help: "OPTIONS health probes sent."}),
+		overload: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "overload_total",
+			Help: "Requests answered 503 because router.maxTransactions were in progress, by side (client, upstream)."}, []string{"from"}),
 	}
 	m.regBindings = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "registrar_bindings_total",
 		Help: "Built-in registrar: successful REGISTERs (register) and bindings removed with their flow (removed_flow)."}, []string{"event"})
 	reg.MustRegister(m.regBindings)
 	reg.MustRegister(m.requests, m.responses, m.relayed, m.ownResponses, m.dropped, m.sendErrors, m.failovers,
-		m.targetUp, m.latency, m.retransmissions, m.retransmissionsAbsorbed, m.flowFailed, m.tampered, m.probes)
+		m.targetUp, m.latency, m.retransmissions, m.retransmissionsAbsorbed, m.flowFailed, m.tampered, m.probes, m.overload)
 	return m
 }

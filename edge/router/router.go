@@ -114,6 +114,11 @@ func New(cfg *config.Config, o Options) (*Router, error) {
 		stop:     make(chan struct{}),
 	}
 	r.live = newLiveness(r.flowFailed)
+	for side, t := range map[string]*txTable{"client": r.ctx, "upstream": r.stx} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "sipws", Subsystem: "router",
+			Name: "transactions", Help: "Transactions the router keeps, by side that sent the request (client, upstream); bounded by router.maxTransactions.",
+			ConstLabels: prometheus.Labels{"from": side}}, func() float64 { return float64(t.len()) }))
+	}
 	r.cfg.Store(cfg)
 	if err := r.compileRoutes(cfg); err != nil {
 		return nil, err

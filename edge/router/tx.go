@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sipws/sipws/edge/flow"
@@ -17,7 +18,11 @@ type txTable struct {
 		mu sync.Mutex
 		m  map[string]*tx
 	}
+	n atomic.Int64 // transactions in the table
 }
+
+// len is the number of transactions in the table.
+func (t *txTable) len() int64 { return t.n.Load() }
 
 func newTxTable() *txTable {
 	t := &txTable{}
@@ -51,6 +56,7 @@ func (t *txTable) add(x *tx) (*tx, bool) {
 		return old, false
 	}
 	sh.m[x.key] = x
+	t.n.Add(1)
 	return x, true
 }
 
@@ -59,6 +65,7 @@ func (t *txTable) remove(x *tx) {
 	sh.mu.Lock()
 	if sh.m[x.key] == x {
 		delete(sh.m, x.key)
+		t.n.Add(-1)
 	}
 	sh.mu.Unlock()
 }

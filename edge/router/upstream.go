@@ -439,6 +439,11 @@ func (r *Router) upstreamRequest(p siptransport.Packet, m *sipmsg.Msg) {
 	branch := makeBranch(token, via, m)
 	m.Prepend("Via", "SIP/2.0/WS "+r.adv+";branch="+branch)
 	if m.Method != "ACK" {
+		if r.stx.len() >= r.maxTransactions() {
+			r.m.overload.WithLabelValues("upstream").Inc()
+			r.respondUpstream(p, reqCopy, 503, "Service Unavailable", overloadRetryAfter)
+			return
+		}
 		x := &tx{key: key, method: m.Method, token: token, flow: f, start: time.Now(), from: p.Source, transport: p.Transport, clientReq: reqCopy}
 		if _, added := r.stx.add(x); !added {
 			return
