@@ -211,8 +211,10 @@ func TestValidation(t *testing.T) {
 		}, ""},
 		{"certificate ref with upper case", func(gw *v1.SipWebSocketGateway) { wss(gw).TLS.CertificateRefs[0].Name = "TLS" }, "certificateRefs[0].name: Invalid value"},
 		{"limit below minimum", func(gw *v1.SipWebSocketGateway) { wss(gw).Limits = &v1.Limits{MaxMessageBytes: 100} }, "should be greater than or equal to 1024"},
+		{"message rate below minimum", func(gw *v1.SipWebSocketGateway) { wss(gw).Limits = &v1.Limits{MessagesPerSecond: -1} }, "messagesPerSecond: Invalid value"},
+		{"message burst above maximum", func(gw *v1.SipWebSocketGateway) { gw.Spec.Limits = &v1.Limits{MessageBurst: 2000000} }, "messageBurst: Invalid value"},
 		{"limits", func(gw *v1.SipWebSocketGateway) {
-			wss(gw).Limits = &v1.Limits{MaxConnections: 10, HandshakeTimeout: "5s", MaxInvalidMessages: 3}
+			wss(gw).Limits = &v1.Limits{MaxConnections: 10, HandshakeTimeout: "5s", MaxInvalidMessages: 3, MessagesPerSecond: 20, MessageBurst: 40}
 			gw.Spec.Limits = &v1.Limits{MaxConnectionsPerIP: 50}
 		}, ""},
 
@@ -353,6 +355,8 @@ func TestValidation(t *testing.T) {
 			gw.Spec.KeepAlive = v1.KeepAlive{PingInterval: "10s", IdleTimeout: "1m"}
 		}, ""},
 		{"timers t1 over t2", func(gw *v1.SipWebSocketGateway) { gw.Spec.Router.Timers = &v1.Timers{T1: "5s", T2: "4s"} }, "timers.t1 must not exceed t2"},
+		{"max transactions below minimum", func(gw *v1.SipWebSocketGateway) { gw.Spec.Router.MaxTransactions = 10 }, "maxTransactions: Invalid value"},
+		{"max transactions", func(gw *v1.SipWebSocketGateway) { gw.Spec.Router.MaxTransactions = 200000 }, ""},
 
 		// Flow token.
 		{"flow token secret", func(gw *v1.SipWebSocketGateway) { gw.Spec.FlowTokenSecretRef = &v1.SecretKeyReference{Name: "keys"} }, ""},
