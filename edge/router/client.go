@@ -103,17 +103,7 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 		return // a dialog between two clients of the built-in registrar
 	}
 	// Loose routing: our own Route entries (Record-Route of a dialog through us) are popped.
-	for {
-		v, ok := m.TopValue("Route")
-		if !ok {
-			break
-		}
-		na, err := sipmsg.ParseNameAddr(v)
-		if err != nil || !r.ourURI(na.URI) {
-			break
-		}
-		m.PopValue("Route")
-	}
+	r.popOurRoutes(m)
 	ruri, err := sipmsg.ParseURI(m.RequestURI)
 	if err != nil || ruri.Headers != "" {
 		// Headers in a Request-URI are never routed (RFC 4475 §3.1.2.11).
@@ -583,4 +573,23 @@ func (r *Router) maxTransactions() int64 {
 		return int64(n)
 	}
 	return config.DefaultMaxTransactions
+}
+
+// popOurRoutes removes the Route entries naming this router from the top of m (loose routing,
+// RFC 3261 §16.4) and returns the user part (a flow token) of the first of them that has one.
+func (r *Router) popOurRoutes(m *sipmsg.Msg) (user string) {
+	for {
+		v, ok := m.TopValue("Route")
+		if !ok {
+			return user
+		}
+		na, err := sipmsg.ParseNameAddr(v)
+		if err != nil || !r.ourURI(na.URI) {
+			return user
+		}
+		m.PopValue("Route")
+		if user == "" {
+			user = na.URI.User
+		}
+	}
 }

@@ -246,17 +246,7 @@ func (r *Router) regInDialog(f flow.Flow, token string, m *sipmsg.Msg, via sipms
 		return false
 	}
 	dest := na.URI.User
-	for {
-		v, ok := m.TopValue("Route")
-		if !ok {
-			break
-		}
-		na, err := sipmsg.ParseNameAddr(v)
-		if err != nil || !r.ourURI(na.URI) {
-			break
-		}
-		m.PopValue("Route")
-	}
+	r.popOurRoutes(m)
 	df, check := r.checkToken(dest)
 	if check != validToken {
 		r.m.tampered.Inc()

@@ -374,24 +374,7 @@ func (r *Router) upstreamRequest(p siptransport.Packet, m *sipmsg.Msg) {
 	m.Set("Max-Forwards", strconv.Itoa(mf-1))
 
 	// Which flow? Our Route (Path or Record-Route), else a contact alias in the Request-URI.
-	token := ""
-	for {
-		v, ok := m.TopValue("Route")
-		if !ok {
-			break
-		}
-		na, err := sipmsg.ParseNameAddr(v)
-		if err != nil || !r.ourURI(na.URI) {
-			break
-		}
-		m.PopValue("Route")
-		if token == "" {
-			if na.URI.User == "" {
-				continue
-			}
-			token = na.URI.User
-		}
-	}
+	token := r.popOurRoutes(m)
 	ruri, err := sipmsg.ParseURI(m.RequestURI)
 	if err != nil {
 		r.respondUpstream(p, m.Bytes(), 400, "Bad Request-URI")
