@@ -28,6 +28,8 @@
 #   SYSTEMS [sipws sipws-nats-tcp kamailio kamailio-stateless]   (sipws-nats-tcp: edge and router
 #     reach the embedded NATS over loopback TCP instead of in memory; kamailio: t_relay;
 #     -stateless: forward())
+#   LADDER ["2500 5000 7500 10000 12500"]: open-loop rates at which LADDER_SYSTEMS ["sipws kamailio"]
+#     also run, LADDER_DURATION [10] s each after 2 s, each rate with its direct baseline ("" skips)
 #   PROFILE [1]  PROFILE_SECONDS [10]   QUIET_WAIT [3] s to wait before a run for other
 #   processes to use under QUIET_MAX [0.3] cores (the run goes on anyway; every result records
 #   the other load)   KAMAILIO_SHM_MB [4096]  KAMAILIO_MM [tlsf]: shared memory manager (-x;
@@ -63,6 +65,9 @@ KAMAILIO_MM=${KAMAILIO_MM:-tlsf}
 KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-2}
 KAMAILIO_TCP_CHILDREN=${KAMAILIO_TCP_CHILDREN:-2}
 MAX_LIFETIME=${MAX_LIFETIME:-1800}
+LADDER=${LADDER-2500 5000 7500 10000 12500}
+LADDER_SYSTEMS=${LADDER_SYSTEMS:-sipws kamailio}
+LADDER_DURATION=$(secs "${LADDER_DURATION:-10}")
 DOCS=${DOCS:-docs/benchmarks.md}
 UPDATE_DOCS=${UPDATE_DOCS:-1}
 
@@ -364,6 +369,40 @@ measure_all() {
 		done
 	fi
 
+	# --- load ladder: the same open loop at fixed rates for LADDER_SYSTEMS, each rate followed by
+	# its direct baseline, so that added latency is seen against load, not at one point --------
+	local lsys=""
+	for sys in $LADDER_SYSTEMS; do
+		[[ " $SYSTEMS " == *" $sys "* ]] && lsys+="$sys "
+	done
+	if [[ -n $LADDER && -n $lsys ]]; then
+		for ((r = 1; r <= ROUNDS; r++)); do
+			for rate in $LADDER; do
+				for sys in $lsys; do
+					quiet
+					log "$sys: ladder, open loop at $rate/s${ROUNDS_NOTE:+ (round $r)}"
+					mapfile -t idle < <(idle_cpu "$sys")
+					line=$(load -url "${URL[$sys]}" -system "$sys" -phase ladder -rate "$rate" -duration "${LADDER_DURATION}s" \
+						-warmup 2s -cpu "server=${SPID[$sys]}" -cpu "sipp=$SIPP" "${idle[@]}") || {
+						log "$sys: ladder run at $rate/s failed"
+						rc=1
+						continue
+					}
+					log "$sys: at $rate/s p50 $(json_field "$line" p50_ms) ms, p99 $(json_field "$line" p99_ms) ms, machine busy $(json_field "$line" machine_busy_cores) cores"
+				done
+				quiet
+				mapfile -t idle < <(idle_cpu "")
+				line=$(load -udp "127.0.0.1:$UAS_PORT" -system direct -phase baseline -for ladder -rate "$rate" \
+					-duration "${BASE_DURATION}s" -warmup 2s -cpu "sipp=$SIPP" "${idle[@]}") || {
+					log "ladder baseline at $rate/s failed"
+					rc=1
+					continue
+				}
+				log "direct UDP to sipp at $rate/s: p50 $(json_field "$line" p50_ms) ms, p99 $(json_field "$line" p99_ms) ms"
+			done
+		done
+	fi
+
 	# --- sipws's CPU profile, during one more closed loop -----------------------------------------
 	if [[ " $SYSTEMS " == *" sipws "* && $PROFILE == 1 ]]; then
 		quiet
@@ -509,6 +548,11 @@ if [[ $UPDATE_DOCS == 1 ]]; then
 			  run the open loop at Kamailio (t_relay)'s half-peak rate, after all half-peak runs;
 			  their added latency there is against the direct baseline measured at that rate for
 			  Kamailio.
+			- **Load ladder** (second table): $(echo "$LADDER_SYSTEMS" | sed 's/ /, /g') also run the open loop at
+			  fixed rates ($(echo "$LADDER" | sed 's/ /, /g') REGISTER/s; 2 s + ${LADDER_DURATION} s each), every rate
+			  followed by its own direct baseline, so that the added latency shows against the
+			  offered load and how busy the whole machine is, and the table ends with the highest
+			  rate at which each system added at most 2 ms at p99 (bold: within it).
 			- **CPU**: utime+stime deltas from \`/proc/<pid>/stat\` over the measured window, summed over
 			  the process tree (Kamailio's workers), in cores; per transaction = cores / rate.
 			  "other processes" = machine busy time (\`/proc/stat\`) minus relay, sipp and load client.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -39,6 +40,15 @@ func runReport(args []string) error {
 	}
 	systems := map[string]*sys{}
 	var order []string
+	// the load ladder: each system's open loop at fixed rates, and the direct baseline at each
+	type rung struct{ sys, base map[float64]*Result }
+	ladder := map[string]*rung{} // by system; "" holds the baselines
+	ladderRung := func(name string) *rung {
+		if ladder[name] == nil {
+			ladder[name] = &rung{sys: map[float64]*Result{}}
+		}
+		return ladder[name]
+	}
 	get := func(name string) *sys {
 		s := systems[name]
 		if s == nil {
@@ -83,7 +93,17 @@ func runReport(args []string) error {
 				if s := get(res.System); lowerP99(s.same) {
 					s.same = &res
 				}
+			case "ladder":
+				if m := ladderRung(res.System).sys; lowerP99(m[res.TargetRate]) {
+					m[res.TargetRate] = &res
+				}
 			case "baseline":
+				if res.For == "ladder" {
+					if m := ladderRung("").sys; lowerP99(m[res.TargetRate]) {
+						m[res.TargetRate] = &res
+					}
+					break
+				}
 				if res.For == "" {
 					break
 				}
@@ -272,7 +292,85 @@ func runReport(args []string) error {
 		}
 		fmt.Println()
 	}
+	var lsys []string
+	for _, n := range order {
+		if ladder[n] != nil {
+			lsys = append(lsys, n)
+		}
+	}
+	var lrates []float64
+	for n, rg := range ladder {
+		for rate := range rg.sys {
+			if n != "" && !slices.Contains(lrates, rate) {
+				lrates = append(lrates, rate)
+			}
+		}
+	}
+	slices.Sort(lrates)
+	printLadder(lsys, lrates, func(sys string, rate float64) (r, base *Result) {
+		if ladder[sys] != nil {
+			r = ladder[sys].sys[rate]
+		}
+		if ladder[""] != nil {
+			base = ladder[""].sys[rate]
+		}
+		return r, base
+	}, *serverName)
 	return nil
+}
+
+// addedLimitMs is the bound on the latency a relay adds (p99).
+const addedLimitMs = 2
+
+// printLadder prints the table of added latency against offered load: for each rate and
+// system the added p99 of the whole window and of the median second, the relay's CPU per
+// transaction and how busy the whole machine was; then the highest rate each system held
+// within the bound.
+func printLadder(systems []string, rates []float64, get func(sys string, rate float64) (r, base *Result), server string) {
+	if len(systems) == 0 || len(rates) == 0 {
+		return
+	}
+	fmt.Println()
+	fmt.Print("| offered REGISTER/s |")
+	for _, n := range systems {
+		fmt.Printf(" %s: added p99 / median second's p99 (ms), relay CPU per tx (µs), machine busy (cores) |", label(n))
+	}
+	fmt.Print("\n| --- |")
+	for range systems {
+		fmt.Print(" --- |")
+	}
+	fmt.Println()
+	best := make([]float64, len(systems))
+	for _, rate := range rates {
+		fmt.Printf("| %.0f |", rate)
+		for i, n := range systems {
+			r, base := get(n, rate)
+			if r == nil || base == nil {
+				fmt.Print(" – |")
+				continue
+			}
+			added, addedSec := r.P99ms-base.P99ms, r.P99SecMedianMs-base.P99SecMedianMs
+			within := added <= addedLimitMs && r.Lost == 0 && r.Failures == 0
+			if within && rate > best[i] {
+				best[i] = rate
+			}
+			mark := ""
+			if within {
+				mark = "**"
+			}
+			fmt.Printf(" %s%.2f%s / %.2f, %s, %.2f |", mark, added, mark, addedSec, perTx(r.CPU[server], r.PerSecond), r.BusyCores)
+		}
+		fmt.Println()
+	}
+	fmt.Printf("| highest rate with added p99 ≤ %d ms |", addedLimitMs)
+	for i := range systems {
+		if best[i] == 0 {
+			fmt.Print(" none |")
+		} else {
+			fmt.Printf(" **%.0f** |", best[i])
+		}
+	}
+	fmt.Println()
 }
 
 func perTx(cores, perSecond float64) string {
