@@ -218,11 +218,6 @@ func (r *Router) clientRequest(f flow.Flow, token string, h nats.Header, m *sipm
 // startTx runs a client transaction for a request towards its candidates (or a pinned
 // destination: a CANCEL goes where its INVITE went).
 func (r *Router) startTx(f flow.Flow, token string, m *sipmsg.Msg, branch string, up *upstream, cands []*target, pinned *siptransport.Target) {
-	if r.ctx.len() >= r.maxTransactions() && r.ctx.get(branch+"|"+m.Method) == nil {
-		r.m.overload.WithLabelValues("client").Inc()
-		r.replyToFlow(f, token, m.Bytes(), 503, "Service Unavailable", overloadRetryAfter)
-		return
-	}
 	x := &tx{
 		key:    branch + "|" + m.Method,
 		method: m.Method,
@@ -235,8 +230,12 @@ func (r *Router) startTx(f flow.Flow, token string, m *sipmsg.Msg, branch string
 		msg:    m,
 		branch: branch,
 	}
-	if _, added := r.ctx.add(x); !added {
-		return // a retransmission from an unreliable client: the transaction is running
+	if old, added := r.ctx.add(x, r.maxTransactions()); !added {
+		if old == nil { // router.maxTransactions are running: refuse, do not queue
+			r.m.overload.WithLabelValues("client").Inc()
+			r.replyToFlow(f, token, m.Bytes(), 503, "Service Unavailable", overloadRetryAfter)
+		}
+		return // else a retransmission from an unreliable client: the transaction is running
 	}
 	x.mu.Lock()
 	r.attempt(x)

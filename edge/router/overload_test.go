@@ -3,6 +3,8 @@ package router
 import (
 	"bytes"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sipws/sipws/edge/config"
@@ -82,5 +84,41 @@ func TestTransactionBound(t *testing.T) {
 	h.noClientMsg("the refused upstream MESSAGE")
 	if v, _ := metricValue(t, h.reg, "sipws_router_overload_total", map[string]string{"from": "upstream"}); v != 1 {
 		t.Errorf("overload_total{from=upstream} = %v, want 1", v)
+	}
+}
+
+// TestTxTableBoundExact: adds racing in different shards never store more than the limit, a
+// key already stored is returned instead of refused, and a removal frees a place.
+func TestTxTableBoundExact(t *testing.T) {
+	const limit, workers, perWorker = 100, 8, 50
+	tt := newTxTable()
+	var wg sync.WaitGroup
+	var stored atomic.Int64
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				if _, ok := tt.add(&tx{key: fmt.Sprintf("k%d-%d", w, i)}, limit); ok {
+					stored.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if stored.Load() != limit || tt.len() != limit {
+		t.Fatalf("stored %d, table holds %d; want exactly %d", stored.Load(), tt.len(), limit)
+	}
+	var some *tx
+	tt.each(func(x *tx) { some = x })
+	if old, ok := tt.add(&tx{key: some.key}, limit); ok || old != some {
+		t.Fatalf("re-adding a stored key: got %p, %v; want the stored transaction %p", old, ok, some)
+	}
+	if old, ok := tt.add(&tx{key: "new"}, limit); ok || old != nil {
+		t.Fatalf("add over the limit: got %v, %v; want nil, false", old, ok)
+	}
+	tt.remove(some)
+	if _, ok := tt.add(&tx{key: "new"}, limit); !ok || tt.len() != limit {
+		t.Fatalf("add after a removal: ok %v, len %d", ok, tt.len())
 	}
 }

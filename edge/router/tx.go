@@ -47,16 +47,21 @@ func (t *txTable) get(key string) *tx {
 	return sh.m[key]
 }
 
-// add stores x unless a transaction with its key exists; it returns the one in the table.
-func (t *txTable) add(x *tx) (*tx, bool) {
+// add stores x unless a transaction with its key exists (it returns that one, false) or the
+// table already holds limit transactions (it returns nil, false). The count is reserved before
+// the insert, so concurrent adds in different shards never store more than limit.
+func (t *txTable) add(x *tx, limit int64) (*tx, bool) {
 	sh := &t.shards[t.shard(x.key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if old := sh.m[x.key]; old != nil {
 		return old, false
 	}
+	if t.n.Add(1) > limit {
+		t.n.Add(-1)
+		return nil, false
+	}
 	sh.m[x.key] = x
-	t.n.Add(1)
 	return x, true
 }
 

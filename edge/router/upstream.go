@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"net/url"
@@ -422,13 +423,12 @@ func (r *Router) upstreamRequest(p siptransport.Packet, m *sipmsg.Msg) {
 	branch := makeBranch(token, via, m)
 	m.Prepend("Via", "SIP/2.0/WS "+r.adv+";branch="+branch)
 	if m.Method != "ACK" {
-		if r.stx.len() >= r.maxTransactions() {
-			r.m.overload.WithLabelValues("upstream").Inc()
-			r.respondUpstream(p, reqCopy, 503, "Service Unavailable", overloadRetryAfter)
-			return
-		}
 		x := &tx{key: key, method: m.Method, token: token, flow: f, start: time.Now(), from: p.Source, transport: p.Transport, clientReq: reqCopy}
-		if _, added := r.stx.add(x); !added {
+		if old, added := r.stx.add(x, r.maxTransactions()); !added {
+			if old == nil { // router.maxTransactions are running
+				r.m.overload.WithLabelValues("upstream").Inc()
+				r.respondUpstream(p, reqCopy, 503, "Service Unavailable", overloadRetryAfter)
+			}
 			return
 		}
 		x.mu.Lock()
@@ -532,7 +532,7 @@ func (r *Router) probe(up *upstream, t *target, hc config.HealthCheck) {
 	req := fmt.Sprintf("OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=%s;rport\r\nMax-Forwards: 70\r\nFrom: <sip:sipws@%s>;tag=%s\r\nTo: <%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nUser-Agent: sipws\r\nContent-Length: 0\r\n\r\n",
 		t.uri.String(), strings.ToUpper(dst.Transport), r.adv, branch, r.adv, strconv.FormatUint(rand.Uint64(), 36), t.uri.String(), callID)
 	x := &tx{key: branch + "|OPTIONS", method: "OPTIONS", start: time.Now(), route: up, probe: t, dst: dst}
-	r.ctx.add(x)
+	r.ctx.add(x, math.MaxInt64) // probes pass the transaction bound: overload must not mark targets down
 	x.mu.Lock()
 	x.timeout = time.AfterFunc(hc.Timeout.Duration, func() { r.expireClientTx(x) })
 	x.mu.Unlock()
