@@ -40,12 +40,11 @@ func runReport(args []string) error {
 	}
 	systems := map[string]*sys{}
 	var order []string
-	// the load ladder: each system's open loop at fixed rates, and the direct baseline at each
-	type rung struct{ sys, base map[float64]*Result }
-	ladder := map[string]*rung{} // by system; "" holds the baselines
-	ladderRung := func(name string) *rung {
+	// the load ladder: each system's open loop by offered rate; "" holds the direct baselines
+	ladder := map[string]map[float64]*Result{}
+	ladderRung := func(name string) map[float64]*Result {
 		if ladder[name] == nil {
-			ladder[name] = &rung{sys: map[float64]*Result{}}
+			ladder[name] = map[float64]*Result{}
 		}
 		return ladder[name]
 	}
@@ -94,12 +93,12 @@ func runReport(args []string) error {
 					s.same = &res
 				}
 			case "ladder":
-				if m := ladderRung(res.System).sys; lowerP99(m[res.TargetRate]) {
+				if m := ladderRung(res.System); lowerP99(m[res.TargetRate]) {
 					m[res.TargetRate] = &res
 				}
 			case "baseline":
 				if res.For == "ladder" {
-					if m := ladderRung("").sys; lowerP99(m[res.TargetRate]) {
+					if m := ladderRung(""); lowerP99(m[res.TargetRate]) {
 						m[res.TargetRate] = &res
 					}
 					break
@@ -276,15 +275,11 @@ func runReport(args []string) error {
 			}
 		}
 	}
-	fmt.Print("| |")
-	for _, n := range order {
-		fmt.Printf(" %s |", label(n))
+	cols := make([]string, len(order))
+	for i, n := range order {
+		cols[i] = label(n)
 	}
-	fmt.Print("\n| --- |")
-	for range order {
-		fmt.Print(" --- |")
-	}
-	fmt.Println()
+	printHeader("", cols)
 	for _, row := range rows {
 		fmt.Printf("| %s |", row.name)
 		for _, n := range order {
@@ -300,7 +295,7 @@ func runReport(args []string) error {
 	}
 	var lrates []float64
 	for n, rg := range ladder {
-		for rate := range rg.sys {
+		for rate := range rg {
 			if n != "" && !slices.Contains(lrates, rate) {
 				lrates = append(lrates, rate)
 			}
@@ -308,13 +303,7 @@ func runReport(args []string) error {
 	}
 	slices.Sort(lrates)
 	printLadder(lsys, lrates, func(sys string, rate float64) (r, base *Result) {
-		if ladder[sys] != nil {
-			r = ladder[sys].sys[rate]
-		}
-		if ladder[""] != nil {
-			base = ladder[""].sys[rate]
-		}
-		return r, base
+		return ladder[sys][rate], ladder[""][rate]
 	}, *serverName)
 	return nil
 }
@@ -331,15 +320,11 @@ func printLadder(systems []string, rates []float64, get func(sys string, rate fl
 		return
 	}
 	fmt.Println()
-	fmt.Print("| offered REGISTER/s |")
-	for _, n := range systems {
-		fmt.Printf(" %s: added p99 / median second's p99 (ms), relay CPU per tx (µs), machine busy (cores) |", label(n))
+	cols := make([]string, len(systems))
+	for i, n := range systems {
+		cols[i] = label(n) + ": added p99 / median second's p99 (ms), relay CPU per tx (µs), machine busy (cores)"
 	}
-	fmt.Print("\n| --- |")
-	for range systems {
-		fmt.Print(" --- |")
-	}
-	fmt.Println()
+	printHeader("offered REGISTER/s", cols)
 	best := make([]float64, len(systems))
 	for _, rate := range rates {
 		fmt.Printf("| %.0f |", rate)
@@ -369,6 +354,19 @@ func printLadder(systems []string, rates []float64, get func(sys string, rate fl
 		} else {
 			fmt.Printf(" **%.0f** |", best[i])
 		}
+	}
+	fmt.Println()
+}
+
+// printHeader prints a markdown table's header row and separator.
+func printHeader(first string, cols []string) {
+	fmt.Print(strings.TrimSpace("| "+first) + " |")
+	for _, c := range cols {
+		fmt.Printf(" %s |", c)
+	}
+	fmt.Print("\n| --- |")
+	for range cols {
+		fmt.Print(" --- |")
 	}
 	fmt.Println()
 }
