@@ -384,6 +384,8 @@ func label(system string) string {
 		return "sipws local (WS → edge → NATS → router → UDP)"
 	case "sipws-nats-tcp":
 		return "sipws local, NATS over loopback TCP"
+	case "sipws-split":
+		return "sipws edge + nats-server + sipws router (3 processes, loopback TCP)"
 	case "kamailio":
 		return "Kamailio 5.6 WS → UDP, t_relay (tm)"
 	case "kamailio-stateless":
