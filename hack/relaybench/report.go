@@ -313,8 +313,8 @@ const addedLimitMs = 2
 
 // printLadder prints the table of added latency against offered load: for each rate and
 // system the added p99 of the whole window and of the median second, the relay's CPU per
-// transaction and how busy the whole machine was; then the highest rate each system held
-// within the bound.
+// transaction and how busy the whole machine was; then the highest rate up to which each
+// system stayed within the bound (a rate within it above one that was not does not count).
 func printLadder(systems []string, rates []float64, get func(sys string, rate float64) (r, base *Result), server string) {
 	if len(systems) == 0 || len(rates) == 0 {
 		return
@@ -325,7 +325,8 @@ func printLadder(systems []string, rates []float64, get func(sys string, rate fl
 		cols[i] = label(n) + ": added p99 / median second's p99 (ms), relay CPU per tx (µs), machine busy (cores)"
 	}
 	printHeader("offered REGISTER/s", cols)
-	best := make([]float64, len(systems))
+	// best: the highest rate up to which every rate measured was within the bound
+	best, broken := make([]float64, len(systems)), make([]bool, len(systems))
 	for _, rate := range rates {
 		fmt.Printf("| %.0f |", rate)
 		for i, n := range systems {
@@ -336,7 +337,9 @@ func printLadder(systems []string, rates []float64, get func(sys string, rate fl
 			}
 			added, addedSec := r.P99ms-base.P99ms, r.P99SecMedianMs-base.P99SecMedianMs
 			within := added <= addedLimitMs && r.Lost == 0 && r.Failures == 0
-			if within && rate > best[i] {
+			if !within {
+				broken[i] = true
+			} else if !broken[i] {
 				best[i] = rate
 			}
 			mark := ""
