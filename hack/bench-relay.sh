@@ -600,7 +600,7 @@ if [[ $UPDATE_DOCS == 1 ]]; then
 			  fixed rates ($(echo "$LADDER" | sed 's/ /, /g') REGISTER/s; 2 s + ${LADDER_DURATION} s each), every rate
 			  followed by its own direct baseline, so that the added latency shows against the
 			  offered load and how busy the whole machine is, and the table ends with the highest
-			  rate at which each system added at most 2 ms at p99 (bold: within it).
+			  rate up to which each system added at most 2 ms at p99 at every rate (bold: within it).
 			- **CPU**: utime+stime deltas from \`/proc/<pid>/stat\` over the measured window, summed over
 			  the process tree (Kamailio's workers), in cores; per transaction = cores / rate.
 			  "other processes" = machine busy time (\`/proc/stat\`) minus relay, sipp and load client.
