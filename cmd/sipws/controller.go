@@ -50,6 +50,7 @@ func runController(args []string) error {
 	flowsInterval := fs.Duration("flows-interval", 30*time.Second, "how often status.flows is read from the edge pods' /metrics (port 9090); 0 or negative: never")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	memRatio := fs.Float64("memory-limit-ratio", 0.9, memoryLimitRatioUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +60,9 @@ func runController(args []string) error {
 	}
 	slog.SetDefault(lg)
 	log.SetLogger(logr.FromSlogHandler(lg.Handler()))
+	if err := limitMemory(lg, *memRatio); err != nil {
+		return err
+	}
 
 	opts := controllers.Options{
 		EdgeImage:     *edgeImage,

@@ -304,8 +304,24 @@ func newFlags(name, defConfig string) (*flag.FlagSet, *commonFlags) {
 		gcFloor = 0
 	}
 	fs.Uint64Var(&c.gcMinHeapMiB, "gc-min-heap-mib", gcFloor, "raise GOGC while the live heap is under half this many MiB, so a small heap is not collected many times a second (default 32 for router and local, 0 (off) for edge; GOGC in the environment wins)")
-	fs.Float64Var(&c.memoryLimitRatio, "memory-limit-ratio", 0.9, "set Go's soft memory limit to this share of the container's (cgroup's) memory limit, so the GC works harder near it instead of the process being killed; 0 turns it off; GOMEMLIMIT in the environment wins")
+	fs.Float64Var(&c.memoryLimitRatio, "memory-limit-ratio", 0.9, memoryLimitRatioUsage)
 	return fs, c
+}
+
+const memoryLimitRatioUsage = "set Go's soft memory limit to this share of the container's (cgroup's) memory limit, so the GC works harder near it instead of the process being killed; 0 turns it off; GOMEMLIMIT in the environment wins"
+
+// limitMemory applies --memory-limit-ratio; only a bad ratio is an error, a machine without
+// readable cgroup files runs without a soft limit.
+func limitMemory(log *slog.Logger, ratio float64) error {
+	switch ml, err := gctune.LimitMemory(ratio); {
+	case errors.Is(err, gctune.ErrRatio):
+		return fmt.Errorf("--memory-limit-ratio: %w", err)
+	case err != nil:
+		log.Warn("no soft memory limit: the container's memory limit could not be read", "err", err)
+	case ml.Cgroup > 0:
+		log.Info("soft memory limit from the container's", "limit_mib", ml.Soft>>20, "container_mib", ml.Cgroup>>20, "from", ml.Source)
+	}
+	return nil
 }
 
 // parse parses args, installs the logger and loads the configuration.
@@ -321,14 +337,8 @@ func (c *commonFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, *con
 	if t := gctune.Start(c.gcMinHeapMiB << 20); t != nil {
 		log.Debug("GC heap floor", "mib", c.gcMinHeapMiB, "gogc", t.Percent())
 	}
-	switch ml, err := gctune.LimitMemory(c.memoryLimitRatio); {
-	case errors.Is(err, gctune.ErrRatio):
-		return nil, nil, fmt.Errorf("--memory-limit-ratio: %w", err)
-	case err != nil:
-		// No readable cgroup files (not Linux, no /proc): run without a soft limit.
-		log.Warn("no soft memory limit: the container's memory limit could not be read", "err", err)
-	case ml.Cgroup > 0:
-		log.Info("soft memory limit from the container's", "limit_mib", ml.Soft>>20, "container_mib", ml.Cgroup>>20, "from", ml.Source)
+	if err := limitMemory(log, c.memoryLimitRatio); err != nil {
+		return nil, nil, err
 	}
 	if c.config == "" {
 		return nil, nil, errors.New("--config is required")

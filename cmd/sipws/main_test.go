@@ -318,6 +318,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"edge"}, 1, "--config is required"},
 		{[]string{"edge", "--config", "/nonexistent/sipws.yaml"}, 1, "/nonexistent/sipws.yaml"},
+		{[]string{"router", "--memory-limit-ratio", "1.5", "--config", "x.yaml"}, 1, "--memory-limit-ratio: memory limit ratio: want 0 (off) to 1, not 1.5"},
+		{[]string{"controller", "--memory-limit-ratio", "-1"}, 1, "--memory-limit-ratio"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
