@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sipws/sipws/edge/config"
@@ -168,8 +169,9 @@ func (r *Router) fromUpstream(p siptransport.Packet) {
 		r.m.dropped.WithLabelValues("upstream", "starting").Inc()
 		return
 	}
-	m, err := sipmsg.Parse(p.Data)
-	if err != nil {
+	m := respMsgs.Get().(*sipmsg.Msg)
+	if err := sipmsg.ParseInto(m, p.Data); err != nil {
+		respMsgs.Put(m)
 		r.m.dropped.WithLabelValues("upstream", "parse").Inc()
 		if resp, rerr := sip.Response(p.Data, 400, "Bad Request"); rerr == nil {
 			_ = r.tp.Send(context.Background(), p.Transport, p.Source, resp)
@@ -183,7 +185,18 @@ func (r *Router) fromUpstream(p siptransport.Packet) {
 	}
 	r.m.responses.WithLabelValues("upstream", strconv.Itoa(m.StatusCode)).Inc()
 	r.upstreamResponse(p, m)
+	m.Body = nil // do not hold the packet until the next parse
+	respMsgs.Put(m)
 }
+
+// Responses from upstream are relayed and forgotten (nothing keeps the Msg or the bytes it is
+// written to; a request may be kept by its transaction, so it gets a Msg of its own), so their
+// Msg, with its Headers array, and the buffer they are written to for NATS are reused: two of
+// the router's largest allocations per transaction.
+var (
+	respMsgs = sync.Pool{New: func() any { return new(sipmsg.Msg) }}
+	respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+)
 
 func (r *Router) upstreamResponse(p siptransport.Packet, m *sipmsg.Msg) {
 	top, ok := m.TopValue("Via")
@@ -282,7 +295,14 @@ func (r *Router) upstreamResponse(p siptransport.Packet, m *sipmsg.Msg) {
 		return
 	}
 	m.PopValue("Via")
-	if err := r.toFlow(f, token, m.Bytes()); err != nil {
+	bp := respBufs.Get().(*[]byte)
+	out := m.AppendTo((*bp)[:0])
+	err = r.toFlow(f, token, out) // nats.go copies the bytes before Publish returns
+	if cap(out) <= 64<<10 {        // a rare huge response does not stay in the pool
+		*bp = out[:0]
+		respBufs.Put(bp)
+	}
+	if err != nil {
 		r.m.sendErrors.WithLabelValues("nats").Inc()
 		return
 	}
