@@ -298,7 +298,7 @@ func (r *Router) upstreamResponse(p siptransport.Packet, m *sipmsg.Msg) {
 	bp := respBufs.Get().(*[]byte)
 	out := m.AppendTo((*bp)[:0])
 	err = r.toFlow(f, token, out) // nats.go copies the bytes before Publish returns
-	if cap(out) <= 64<<10 {        // a rare huge response does not stay in the pool
+	if cap(out) <= 64<<10 {       // a rare huge response does not stay in the pool
 		*bp = out[:0]
 		respBufs.Put(bp)
 	}
