@@ -739,6 +739,17 @@ type Workload struct {
 	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('1h')",message="drainTimeout must be at most 1h"
 	DrainTimeout Duration `json:"drainTimeout,omitempty"`
+
+	// MemoryLimitPercent is the share of the container's memory limit that Go's heap may
+	// use before its garbage collector works harder instead of growing (the soft memory
+	// limit); the rest is for what the heap does not count, the kernel's socket buffers
+	// included, so an edge with very many connections may want less. 0 turns it off.
+	// Absent: 90. Changing it rolls the Deployment.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	MemoryLimitPercent *int32 `json:"memoryLimitPercent,omitempty"`
 }
 
 // Autoscaling configures a HorizontalPodAutoscaler (autoscaling/v2).

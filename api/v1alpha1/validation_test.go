@@ -338,7 +338,15 @@ func TestValidation(t *testing.T) {
 			gw.Spec.Edge.Image = "ghcr.io/sipws/sipws:v0.1.0"
 			gw.Spec.Edge.Workers = 64
 			gw.Spec.Router.TLS = &v1.RouterTLS{CertificateRef: v1.SecretReference{Name: "router-tls"}}
+			gw.Spec.Edge.MemoryLimitPercent = ptr.To[int32](80)
+			gw.Spec.Router.MemoryLimitPercent = ptr.To[int32](0)
 		}, ""},
+		{"memory limit percent over 100", func(gw *v1.SipWebSocketGateway) {
+			gw.Spec.Edge.MemoryLimitPercent = ptr.To[int32](101)
+		}, "spec.edge.memoryLimitPercent: Invalid value: 101: spec.edge.memoryLimitPercent in body should be less than or equal to 100"},
+		{"memory limit percent negative", func(gw *v1.SipWebSocketGateway) {
+			gw.Spec.Router.MemoryLimitPercent = ptr.To[int32](-1)
+		}, "should be greater than or equal to 0"},
 		{"ClusterIP with externalTrafficPolicy", func(gw *v1.SipWebSocketGateway) {
 			gw.Spec.Edge.Service = v1.EdgeService{Type: "ClusterIP", ServiceOptions: v1.ServiceOptions{ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal}}
 		}, "externalTrafficPolicy needs type NodePort or LoadBalancer"},

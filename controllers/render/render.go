@@ -532,16 +532,17 @@ func workloads(gw *v1.SipWebSocketGateway, in Inputs, cfg *config.Config) []*wor
 
 func newWorkload(gw *v1.SipWebSocketGateway, c Component, w *v1.Workload, image string, res corev1.ResourceRequirements, in Inputs) *workload {
 	out := &workload{
-		gw:             gw.Name,
-		namespace:      gw.Namespace,
-		component:      c,
-		image:          image,
-		resources:      res,
-		nodeSelector:   w.NodeSelector,
-		tolerations:    w.Tolerations,
-		affinity:       w.Affinity,
-		podAnnotations: w.PodAnnotations,
-		drainTimeout:   mustDuration(w.DrainTimeout),
+		gw:                 gw.Name,
+		namespace:          gw.Namespace,
+		component:          c,
+		image:              image,
+		resources:          res,
+		nodeSelector:       w.NodeSelector,
+		tolerations:        w.Tolerations,
+		affinity:           w.Affinity,
+		podAnnotations:     w.PodAnnotations,
+		drainTimeout:       mustDuration(w.DrainTimeout),
+		memoryLimitPercent: w.MemoryLimitPercent,
 	}
 	if out.drainTimeout == 0 {
 		out.drainTimeout = config.DefaultDrainTimeout

@@ -110,7 +110,7 @@ func baseGateway() *v1.SipWebSocketGateway {
 			KeepAlive: v1.KeepAlive{PingInterval: "20s", IdleTimeout: "60s"},
 			Limits:    &v1.Limits{MaxConnections: 20000, MaxConnectionsPerIP: 100, MessageBurst: 50},
 			Edge: v1.EdgeSpec{
-				Workload: v1.Workload{Replicas: ptr.To[int32](3), DrainTimeout: "30s",
+				Workload: v1.Workload{Replicas: ptr.To[int32](3), DrainTimeout: "30s", MemoryLimitPercent: ptr.To[int32](80),
 					NodeSelector: map[string]string{"sipws.io/edge": "true"},
 					Tolerations:  []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "sip", Effect: corev1.TaintEffectNoSchedule}}},
 				Service: v1.EdgeService{Type: "LoadBalancer", ServiceOptions: v1.ServiceOptions{
@@ -306,6 +306,9 @@ func TestRollout(t *testing.T) {
 		{name: "replicas", configSame: true, mutate: func(g *v1.SipWebSocketGateway, _ *Inputs) {
 			g.Spec.Edge.Replicas = ptr.To[int32](7)
 		}},
+		{name: "edge memory limit percent", rolls: []Component{Edge}, configSame: true, mutate: func(g *v1.SipWebSocketGateway, _ *Inputs) {
+			g.Spec.Edge.MemoryLimitPercent = ptr.To[int32](75)
+		}},
 	}
 	inputs := func(gw *v1.SipWebSocketGateway) Inputs {
 		in := testInputs()
@@ -420,6 +423,33 @@ func TestRenderChoices(t *testing.T) {
 			}
 			if len(spec.TopologySpreadConstraints) == 0 || spec.TopologySpreadConstraints[0].TopologyKey != corev1.LabelHostname {
 				t.Errorf("%s spread %+v", c, spec.TopologySpreadConstraints)
+			}
+		}
+	})
+	t.Run("memory limit percent becomes the ratio flag", func(t *testing.T) {
+		for _, tc := range []struct {
+			pct  *int32
+			want []string
+		}{
+			{nil, nil}, // the process's own default (0.9)
+			{ptr.To[int32](80), []string{"--memory-limit-ratio", "0.8"}},
+			{ptr.To[int32](0), []string{"--memory-limit-ratio", "0"}},
+			{ptr.To[int32](100), []string{"--memory-limit-ratio", "1"}},
+		} {
+			gw := baseGateway()
+			gw.Spec.Router.MemoryLimitPercent = tc.pct
+			out, err := renderFor(t, gw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append([]string{"router", "--config", ConfigPath, "--log-format", "json"}, tc.want...)
+			if got := out.Deployments[Router].Spec.Template.Spec.Containers[0].Args; !reflect.DeepEqual(got, want) {
+				t.Errorf("percent %s: router args %q, want %q", tc.want, got, want)
+			}
+			// The edge keeps its own setting (80 in the base gateway).
+			want = []string{"edge", "--config", ConfigPath, "--log-format", "json", "--memory-limit-ratio", "0.8"}
+			if got := out.Deployments[Edge].Spec.Template.Spec.Containers[0].Args; !reflect.DeepEqual(got, want) {
+				t.Errorf("percent %s on the router: edge args %q, want %q", tc.want, got, want)
 			}
 		}
 	})

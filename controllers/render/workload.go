@@ -1,6 +1,7 @@
 package render
 
 import (
+	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -50,6 +51,8 @@ type workload struct {
 	tolerations  []corev1.Toleration
 	affinity     *corev1.Affinity
 	drainTimeout time.Duration
+	// memoryLimitPercent sets --memory-limit-ratio; nil leaves the process's default.
+	memoryLimitPercent *int32
 	// podAnnotations are the user's; the rollout hash is added to them.
 	podAnnotations map[string]string
 	ports          []corev1.ContainerPort
@@ -102,7 +105,7 @@ func (w *workload) deployment() *appsv1.Deployment {
 		Name:            string(w.component),
 		Image:           w.image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Args:            []string{string(w.component), "--config", ConfigPath, "--log-format", "json"},
+		Args:            w.args(),
 		Env:             env,
 		Ports:           ports,
 		Resources:       w.resources,
@@ -200,6 +203,15 @@ func (w *workload) deployment() *appsv1.Deployment {
 }
 
 // podAnnotations are the user's annotations plus the rollout hash, which wins.
+// args are the container's arguments: the command, its config, and the flags the spec sets.
+func (w *workload) args() []string {
+	a := []string{string(w.component), "--config", ConfigPath, "--log-format", "json"}
+	if p := w.memoryLimitPercent; p != nil {
+		a = append(a, "--memory-limit-ratio", strconv.FormatFloat(float64(*p)/100, 'f', -1, 64))
+	}
+	return a
+}
+
 func podAnnotations(user map[string]string, hash string) map[string]string {
 	a := make(map[string]string, len(user)+1)
 	for k, v := range user {
