@@ -202,7 +202,6 @@ func (w *workload) deployment() *appsv1.Deployment {
 	return d
 }
 
-// podAnnotations are the user's annotations plus the rollout hash, which wins.
 // args are the container's arguments: the command, its config, and the flags the spec sets.
 func (w *workload) args() []string {
 	a := []string{string(w.component), "--config", ConfigPath, "--log-format", "json"}
@@ -212,6 +211,7 @@ func (w *workload) args() []string {
 	return a
 }
 
+// podAnnotations are the user's annotations plus the rollout hash, which wins.
 func podAnnotations(user map[string]string, hash string) map[string]string {
 	a := make(map[string]string, len(user)+1)
 	for k, v := range user {
