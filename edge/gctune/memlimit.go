@@ -38,11 +38,11 @@ func LimitMemory(ratio float64) (MemoryLimit, error) {
 }
 
 func limitMemory(root fs.FS, env string, ratio float64) (MemoryLimit, error) {
+	if !(ratio >= 0 && ratio <= 1) { // NaN too
+		return MemoryLimit{}, fmt.Errorf("%w, not %v", ErrRatio, ratio)
+	}
 	if env != "" {
 		return MemoryLimit{Soft: debug.SetMemoryLimit(-1), Source: "GOMEMLIMIT"}, nil
-	}
-	if ratio < 0 || ratio > 1 {
-		return MemoryLimit{}, fmt.Errorf("%w, not %v", ErrRatio, ratio)
 	}
 	if ratio == 0 {
 		return MemoryLimit{Soft: debug.SetMemoryLimit(-1)}, nil

@@ -168,9 +168,11 @@ func TestLimitMemory(t *testing.T) {
 			t.Errorf("got %+v, %v; want no limit", got, err)
 		}
 	})
-	for _, r := range []float64{-0.1, 1.5} {
-		if _, err := limitMemory(limited, "", r); !errors.Is(err, ErrRatio) {
-			t.Errorf("ratio %v: error %v, want ErrRatio", r, err)
+	for _, r := range []float64{-0.1, 1.5, math.NaN(), math.Inf(1)} {
+		for _, env := range []string{"", "1GiB"} {
+			if _, err := limitMemory(limited, env, r); !errors.Is(err, ErrRatio) {
+				t.Errorf("ratio %v, GOMEMLIMIT %q: error %v, want ErrRatio", r, env, err)
+			}
 		}
 	}
 }
