@@ -179,9 +179,6 @@ func TestLimitMemory(t *testing.T) {
 
 // TestCgroupMemoryLimitHere reads this machine's real files: whatever it finds must parse.
 func TestCgroupMemoryLimitHere(t *testing.T) {
-	if _, err := os.Stat("/proc/self/mountinfo"); err != nil {
-		t.Skip("no /proc here")
-	}
 	if _, _, err := CgroupMemoryLimit(os.DirFS("/")); err != nil {
 		t.Fatal(err)
 	}
