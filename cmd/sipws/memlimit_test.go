@@ -101,7 +101,8 @@ func TestSoftMemoryLimitInCgroup(t *testing.T) {
 			// The shell moves itself into the cgroup, then becomes sipws.
 			args := append([]string{"-c", `echo $$ > "$0/cgroup.procs" && shift && exec "$@"`, dir, "--", sipwsBin, "edge"}, tc.args...)
 			cmd := exec.Command("sh", args...)
-			cmd.Env = append(os.Environ(), tc.env...)
+			env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMEMLIMIT=") })
+			cmd.Env = append(env, tc.env...)
 			out, _ := cmd.CombinedOutput()
 			if !strings.Contains(string(out), "--config is required") {
 				t.Fatalf("sipws did not run to its usage error:\n%s", out)
